@@ -1,0 +1,306 @@
+"""Radial distribution feeder: topology, impedances and nominal loads.
+
+Data object only (no Pyomo, no pymoo). Buses are stored in breadth-first order from the
+root (the substation), so that every bus comes after its parent; ``bus_ids`` maps that
+internal order back to the original bus numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+
+from slopt.errors import InstanceError
+
+__all__ = ["Feeder", "load_feeder", "BUNDLED_FEEDERS"]
+
+FEEDER_DIR = Path(__file__).resolve().parent.parent / "data" / "feeders"
+
+#: Bundled MATPOWER distribution cases: name -> file stem under ``slopt/data/feeders``.
+BUNDLED_FEEDERS = {
+    "ieee33": "case33bw",
+    "ieee69": "case69",
+    "ieee85": "case85",
+    "ieee118": "case118zh",
+    "ieee141": "case141",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Feeder:
+    """A radial feeder in per unit, buses in BFS order from the root.
+
+    Attributes
+    ----------
+    name : str
+        Case name (e.g. ``"case33bw"``).
+    bus_ids : ndarray of int, shape (n_bus,)
+        Original bus numbers in internal (BFS) order; ``bus_ids[0]`` is the root.
+    parent : ndarray of int, shape (n_bus,)
+        Internal index of each bus's parent; ``parent[0] == -1``.
+    r_pu, x_pu : ndarray, shape (n_bus,)
+        Series resistance and reactance of the branch *into* each bus (entry 0 unused, 0).
+    p_load_kw, q_load_kvar : ndarray, shape (n_bus,)
+        Nominal loads (consumption positive).
+    base_kv, base_mva : float
+        Voltage base (line-to-line kV) and power base (MVA).
+    v_root_pu : float
+        Voltage magnitude held at the root.
+    source : str
+        Where the feeder was read from, for error messages.
+    """
+
+    name: str
+    bus_ids: np.ndarray
+    parent: np.ndarray
+    r_pu: np.ndarray
+    x_pu: np.ndarray
+    p_load_kw: np.ndarray
+    q_load_kvar: np.ndarray
+    base_kv: float
+    base_mva: float
+    v_root_pu: float = 1.0
+    source: str = ""
+    _index: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        for name in ("bus_ids", "parent", "r_pu", "x_pu", "p_load_kw", "q_load_kvar"):
+            arr = np.array(getattr(self, name))
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        object.__setattr__(self, "_index", {int(b): i for i, b in enumerate(self.bus_ids)})
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_branches(
+        cls,
+        name: str,
+        bus_ids,
+        p_load_kw,
+        q_load_kvar,
+        from_bus,
+        to_bus,
+        r_pu,
+        x_pu,
+        base_kv: float,
+        base_mva: float,
+        root: int | None = None,
+        v_root_pu: float = 1.0,
+        source: str = "",
+    ) -> "Feeder":
+        """Build a feeder from a bus list and a branch list, checking that it is radial.
+
+        Parameters
+        ----------
+        bus_ids : sequence of int
+            Bus numbers in any order; loads are given in the same order.
+        from_bus, to_bus : sequence of int
+            Branch end points (bus numbers); direction is free.
+        r_pu, x_pu : sequence of float
+            Branch series impedance in per unit on ``base_kv``/``base_mva``; must be > 0.
+        root : int, optional
+            Bus number of the substation; defaults to the first bus.
+
+        Raises
+        ------
+        InstanceError
+            If the network is meshed, disconnected, has duplicate branches, unknown
+            buses, or a non-positive impedance.
+        """
+        src = source or name
+        bus_ids = np.asarray(bus_ids, dtype=int)
+        fb = np.asarray(from_bus, dtype=int)
+        tb = np.asarray(to_bus, dtype=int)
+        r = np.asarray(r_pu, dtype=float)
+        x = np.asarray(x_pu, dtype=float)
+        p = np.asarray(p_load_kw, dtype=float)
+        q = np.asarray(q_load_kvar, dtype=float)
+        if len(set(bus_ids.tolist())) != len(bus_ids):
+            dup = next(b for b in bus_ids if (bus_ids == b).sum() > 1)
+            raise InstanceError.at(src, "bus", int(dup), "duplicate bus number")
+        known = set(bus_ids.tolist())
+        for k, (a, b) in enumerate(zip(fb, tb)):
+            for end in (a, b):
+                if end not in known:
+                    raise InstanceError.at(src, f"branch[{k}]", f"{a}-{b}", f"bus {end} is not in the bus table")
+            if a == b:
+                raise InstanceError.at(src, f"branch[{k}]", f"{a}-{b}", "branch connects a bus to itself")
+        for arr, fld in ((r, "r"), (x, "x")):
+            bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
+            if bad.size:
+                k = int(bad[0])
+                raise InstanceError.at(src, f"branch[{k}].{fld}", arr[k], "impedance must be finite and >= 0")
+        zbad = np.flatnonzero(np.hypot(r, x) <= 0)
+        if zbad.size:
+            k = int(zbad[0])
+            raise InstanceError.at(src, f"branch[{k}].r,x", f"{r[k]},{x[k]}", "branch impedance must be > 0")
+        for arr, fld in ((p, "p_load_kw"), (q, "q_load_kvar")):
+            bad = np.flatnonzero(~np.isfinite(arr))
+            if bad.size:
+                k = int(bad[0])
+                raise InstanceError.at(src, f"bus[{bus_ids[k]}].{fld}", arr[k], "load must be finite")
+
+        g = nx.Graph()
+        g.add_nodes_from(bus_ids.tolist())
+        for k, (a, b) in enumerate(zip(fb.tolist(), tb.tolist())):
+            if g.has_edge(a, b):
+                raise InstanceError.at(src, f"branch[{k}]", f"{a}-{b}", "duplicate branch between the same buses")
+            g.add_edge(a, b, k=k)
+        if not nx.is_connected(g):
+            comps = sorted(nx.connected_components(g), key=len, reverse=True)
+            lost = min(min(c) for c in comps[1:])
+            raise InstanceError.at(src, "bus", lost, "bus is disconnected from the substation")
+        if g.number_of_edges() != g.number_of_nodes() - 1:
+            cyc = nx.find_cycle(g)
+            a, b = cyc[0][0], cyc[0][1]
+            raise InstanceError.at(
+                src, "branch", f"{a}-{b}", f"feeder is meshed (loop through buses {[e[0] for e in cyc]}); a radial feeder is required"
+            )
+        root = int(bus_ids[0]) if root is None else int(root)
+        if root not in known:
+            raise InstanceError.at(src, "root", root, "root bus is not in the bus table")
+
+        order = [root] + [v for _, v in nx.bfs_edges(g, root)]
+        pos = {b: i for i, b in enumerate(order)}
+        src_pos = {int(b): i for i, b in enumerate(bus_ids)}
+        parent = np.full(len(order), -1, dtype=int)
+        rr = np.zeros(len(order))
+        xx = np.zeros(len(order))
+        for u, v in nx.bfs_edges(g, root):
+            k = g.edges[u, v]["k"]
+            parent[pos[v]] = pos[u]
+            rr[pos[v]] = r[k]
+            xx[pos[v]] = x[k]
+        idx = np.array([src_pos[b] for b in order])
+        return cls(
+            name=name,
+            bus_ids=np.array(order, dtype=int),
+            parent=parent,
+            r_pu=rr,
+            x_pu=xx,
+            p_load_kw=p[idx],
+            q_load_kvar=q[idx],
+            base_kv=float(base_kv),
+            base_mva=float(base_mva),
+            v_root_pu=float(v_root_pu),
+            source=str(src),
+        )
+
+    @classmethod
+    def from_matpower(cls, path: str | Path) -> "Feeder":
+        """Read a radial MATPOWER case (``.m``), applying its trailing unit conversions.
+
+        See :func:`slopt.io.matpower.read_matpower` for the accepted post-processing.
+
+        Examples
+        --------
+        >>> f = Feeder.from_matpower("case33bw.m")          # doctest: +SKIP
+        >>> round(f.p_load_kw.sum(), 1)                       # doctest: +SKIP
+        3715.0
+        """
+        from slopt.io.matpower import read_matpower
+
+        return read_matpower(path)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def n_bus(self) -> int:
+        return int(self.bus_ids.size)
+
+    @property
+    def z_base_ohm(self) -> float:
+        return self.base_kv**2 / self.base_mva
+
+    def index_of(self, bus_ids) -> np.ndarray:
+        """Internal indices of original bus numbers (scalar or sequence).
+
+        Raises
+        ------
+        InstanceError
+            If a bus number is not in the feeder.
+        """
+        scalar = np.isscalar(bus_ids)
+        ids = np.atleast_1d(np.asarray(bus_ids)).tolist()
+        out = []
+        for b in ids:
+            try:
+                out.append(self._index[int(b)])
+            except (KeyError, ValueError, TypeError):
+                raise InstanceError.at(self.source or self.name, "bus", b, f"no such bus in feeder {self.name}") from None
+        arr = np.asarray(out, dtype=int)
+        return int(arr[0]) if scalar else arr
+
+    @property
+    def depth(self) -> np.ndarray:
+        """Number of branches between each bus and the root."""
+        d = np.zeros(self.n_bus, dtype=int)
+        for i in range(1, self.n_bus):  # BFS order: parent already done (setup only)
+            d[i] = d[self.parent[i]] + 1
+        return d
+
+    @property
+    def path_matrix(self) -> np.ndarray:
+        """``D[k, b] = 1`` if branch ``b`` (into bus b) lies on the path root -> bus k.
+
+        Equivalently bus ``k`` is downstream of (or is) bus ``b``. Shape (n_bus, n_bus); column
+        0 is zero because bus 0 has no incoming branch. Cached.
+        """
+        cached = self.__dict__.get("_path")
+        if cached is None:
+            n = self.n_bus
+            d = np.zeros((n, n))
+            for k in range(1, n):  # BFS order: row of parent complete before child
+                d[k] = d[self.parent[k]]
+                d[k, k] = 1.0
+            d.setflags(write=False)
+            object.__setattr__(self, "_path", d)
+            cached = d
+        return cached
+
+    def graph(self) -> nx.Graph:
+        """networkx graph on original bus numbers, edges carrying ``r_pu`` and ``x_pu``."""
+        g = nx.Graph()
+        g.add_nodes_from(self.bus_ids.tolist())
+        for i in range(1, self.n_bus):
+            g.add_edge(int(self.bus_ids[self.parent[i]]), int(self.bus_ids[i]), r_pu=float(self.r_pu[i]), x_pu=float(self.x_pu[i]))
+        return g
+
+    def scaled(self, load_factor: float) -> "Feeder":
+        """A copy with the nominal loads multiplied by ``load_factor``."""
+        return Feeder(
+            name=self.name, bus_ids=self.bus_ids, parent=self.parent, r_pu=self.r_pu, x_pu=self.x_pu,
+            p_load_kw=self.p_load_kw * load_factor, q_load_kvar=self.q_load_kvar * load_factor,
+            base_kv=self.base_kv, base_mva=self.base_mva, v_root_pu=self.v_root_pu, source=self.source,
+        )
+
+    def __repr__(self) -> str:
+        return (f"Feeder({self.name!r}, n_bus={self.n_bus}, load={self.p_load_kw.sum():.1f} kW "
+                f"{self.q_load_kvar.sum():.1f} kvar, base {self.base_kv} kV/{self.base_mva} MVA)")
+
+
+def load_feeder(name: str) -> Feeder:
+    """Load a bundled feeder by name (``ieee33``, ``ieee69``, ``ieee85``, ``ieee118``, ``ieee141``).
+
+    Raises
+    ------
+    InstanceError
+        If the name is unknown.
+    """
+    key = str(name).lower()
+    if key not in BUNDLED_FEEDERS:
+        raise InstanceError.at(None, "feeder", name, f"unknown feeder; choose one of {', '.join(BUNDLED_FEEDERS)} or give a path to a MATPOWER .m file")
+    return _load_bundled(key)
+
+
+_CACHE: dict[str, Feeder] = {}
+
+
+def _load_bundled(key: str) -> Feeder:
+    if key not in _CACHE:
+        from slopt.io.matpower import read_matpower
+
+        _CACHE[key] = read_matpower(FEEDER_DIR / f"{BUNDLED_FEEDERS[key]}.m")
+    return _CACHE[key]

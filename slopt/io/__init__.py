@@ -1,0 +1,1 @@
+"""Input and output: instance schema, TOML+CSV loading, MATPOWER import, result writing."""
