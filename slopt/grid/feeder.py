@@ -19,7 +19,8 @@ __all__ = ["Feeder", "load_feeder", "BUNDLED_FEEDERS"]
 
 FEEDER_DIR = Path(__file__).resolve().parent.parent / "data" / "feeders"
 
-#: Bundled MATPOWER distribution cases: name -> file stem under ``slopt/data/feeders``.
+#: Bundled distribution feeders (from MATPOWER's cases): name -> file stem of the
+#: ``<stem>.toml`` feeder file under ``slopt/data/feeders`` (= ``instances/feeders``).
 BUNDLED_FEEDERS = {
     "ieee33": "case33bw",
     "ieee69": "case69",
@@ -299,8 +300,13 @@ _CACHE: dict[str, Feeder] = {}
 
 
 def _load_bundled(key: str) -> Feeder:
-    if key not in _CACHE:
-        from slopt.io.matpower import read_matpower
+    """Read a bundled feeder from the package data (TOML + CSV, see ``docs/feeders.md``).
 
-        _CACHE[key] = read_matpower(FEEDER_DIR / f"{BUNDLED_FEEDERS[key]}.m")
+    ``slopt/data/feeders`` is a symlink to ``instances/feeders`` in the source tree and a
+    copy of it in an installed wheel. Feeders are immutable, so one object is cached per name.
+    """
+    if key not in _CACHE:
+        from slopt.io.feeder_file import read_feeder_toml
+
+        _CACHE[key] = read_feeder_toml(FEEDER_DIR / f"{BUNDLED_FEEDERS[key]}.toml")
     return _CACHE[key]

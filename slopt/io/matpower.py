@@ -22,6 +22,7 @@ __all__ = ["read_matpower", "parse_matpower"]
 
 _MATRIX = re.compile(r"mpc\.(\w+)\s*=\s*\[(.*?)\]\s*;", re.S)
 _SCALAR = re.compile(r"mpc\.(\w+)\s*=\s*([-+0-9.eE]+|'[^']*')\s*;")
+_CELL = re.compile(r"mpc\.(\w+)\s*=\s*\{.*?\}\s*;", re.S)  # bus_name, genfuel, ...: not used
 
 # MATPOWER column indices (0-based)
 BUS_I, BUS_TYPE, PD, QD, GS, BS, VM, BASE_KV = 0, 1, 2, 3, 4, 5, 7, 9
@@ -131,12 +132,31 @@ def parse_matpower(text: str, path: str | Path = "<string>") -> dict:
     clean = _strip_comments(text)
     mpc: dict = {}
     last_end = 0
+    spans = []
     for m in _MATRIX.finditer(clean):
         mpc[m.group(1)] = _parse_matrix(m.group(2), path, m.group(1))
         last_end = max(last_end, m.end())
+        spans.append((m.start(), m.end()))
     for m in _SCALAR.finditer(clean):
         val = m.group(2)
         mpc[m.group(1)] = val.strip("'") if val.startswith("'") else float(val)
+        spans.append((m.start(), m.end()))
+    for m in _CELL.finditer(clean):
+        last_end = max(last_end, m.end())
+        spans.append((m.start(), m.end()))
+    # Text before the last matrix that is neither a matrix, a scalar assignment nor the
+    # function line would be skipped silently: refuse any statement there.
+    pos, between = 0, []
+    for a, b in sorted(spans):
+        if a >= last_end:
+            break
+        if a >= pos:
+            between.append(clean[pos:a])
+            pos = b
+    for st in re.split(r"[;\n]", "".join(between)):
+        st = st.strip()
+        if st and not re.fullmatch(r"function\s+mpc\s*=\s*\w+", st):
+            raise InstanceError.at(path, "statement", st, "unsupported MATLAB statement among the case matrices")
     for key in ("baseMVA", "bus", "branch"):
         if key not in mpc:
             raise InstanceError.at(path, f"mpc.{key}", "missing", "not a MATPOWER case file")
@@ -171,9 +191,11 @@ def read_matpower(path: str | Path, name: str | None = None):
 
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise InstanceError.at(path, "feeder", str(path), f"cannot read file ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise InstanceError.at(path, "feeder", str(path), "not a UTF-8 text file") from None
     mpc = parse_matpower(text, path)
     bus, branch = mpc["bus"], mpc["branch"]
     base_mva = float(mpc["baseMVA"])

@@ -1,0 +1,38 @@
+"""Shared fixtures: small hand-made instances built directly from the data objects."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from slopt.battery.cost import NEW_DEFAULT, RETIRED_DEFAULT
+from slopt.grid.feeder import Feeder
+from slopt.io.instance import Candidates, Instance
+
+ROOT = Path(__file__).resolve().parents[1]
+MATPOWER_DIR = ROOT / "instances" / "feeders" / "matpower"
+
+
+def three_bus_instance(vmin=0.995, load3_kw=(0.0, 300.0), techs=("new",), **cand):
+    """1 -- 2 -- 3 with r = 0.01 p.u., x = 0 on a 1 MVA base; storage candidate at bus 3; 2 steps of 1 h."""
+    f = Feeder.from_branches("three-bus", [1, 2, 3], [0, 0, 0], [0, 0, 0], [1, 2], [2, 3],
+                             [0.01, 0.01], [0.0, 0.0], base_kv=10.0, base_mva=1.0)
+    f = Feeder(name=f.name, bus_ids=f.bus_ids, parent=f.parent, r_pu=f.r_pu, x_pu=f.x_pu,
+               p_load_kw=np.array([0.0, 0.0, 1.0]), q_load_kvar=np.zeros(3),
+               base_kv=f.base_kv, base_mva=f.base_mva)
+    tech = {"new": NEW_DEFAULT.with_(eta_charge=0.9, eta_discharge=0.9),
+            "retired": RETIRED_DEFAULT.with_(eta_charge=0.9, eta_discharge=0.9)}
+    c = dict(bus_ids=np.array([3]), e_max_kwh=np.array([1000.0]), p_max_kw=np.array([500.0]),
+             e_min_kwh=np.array([0.0]), max_sites=1, fixed=True)
+    c.update(cand)
+    return Instance(
+        name="three-bus", path=None, feeder=f, vmin_pu=vmin, vmax_pu=1.05, resolution_min=60,
+        load_mult=np.asarray(load3_kw, dtype=float), pv_mult=np.zeros(len(load3_kw)),
+        pv_bus_ids=np.array([], dtype=int), pv_kw=np.array([]),
+        technologies={k: tech[k] for k in techs}, candidates=Candidates(**c),
+    )
+
+
+@pytest.fixture
+def three_bus():
+    return three_bus_instance()
