@@ -299,10 +299,11 @@ def diagnose_infeasibility(d: SizingData, solver: SolveOptions | None = None) ->
     m.objective.deactivate()
     m.s_lo = pyo.Var(m.V_LO, within=pyo.NonNegativeReals)
     m.s_hi = pyo.Var(m.V_HI, within=pyo.NonNegativeReals)
-    for (t, j) in m.V_LO:
-        m.v_lo[t, j].set_value(m._w_expr(m, t, j) + m.s_lo[t, j] >= float(d.floor_pu[t, j] ** 2))
-    for (t, j) in m.V_HI:
-        m.v_hi[t, j].set_value(m._w_expr(m, t, j) - m.s_hi[t, j] <= float(d.ceil_pu[t, j] ** 2))
+    band = m._band
+    for (t, a) in m.V_LO:
+        m.v_lo[t, a].set_value(m.dw[a, t] + m.s_lo[t, a] >= float(band["lo"][t, a]))
+    for (t, a) in m.V_HI:
+        m.v_hi[t, a].set_value(m.dw[a, t] - m.s_hi[t, a] <= float(band["hi"][t, a]))
     # shortfall first; cost as a tie-breaker keeps the plan sensible
     m.elastic = pyo.Objective(expr=1e6 * (sum(m.s_lo.values()) + sum(m.s_hi.values())) + 1e-3 * m.cost_usd)
     res = solve(m, solver or SolveOptions())
@@ -311,14 +312,16 @@ def diagnose_infeasibility(d: SizingData, solver: SolveOptions | None = None) ->
         return pd.DataFrame(columns=cols)
     rows = []
     bus_ids = d.instance.feeder.bus_ids
-    for (t, j), var in list(m.s_lo.items()):
+    for (t, a), var in list(m.s_lo.items()):
         s = var.value or 0.0
         if s > 1e-9:
+            j = band["worst_lo"][t, a]
             lim = d.floor_pu[t, j]
             rows.append((int(bus_ids[j]), t * d.dt_h, "low", lim, lim - np.sqrt(max(lim**2 - s, 0.0))))
-    for (t, j), var in list(m.s_hi.items()):
+    for (t, a), var in list(m.s_hi.items()):
         s = var.value or 0.0
         if s > 1e-9:
+            j = band["worst_hi"][t, a]
             lim = d.ceil_pu[t, j]
             rows.append((int(bus_ids[j]), t * d.dt_h, "high", lim, np.sqrt(lim**2 + s) - lim))
     df = pd.DataFrame(rows, columns=cols)

@@ -76,6 +76,12 @@ class Instance:
     candidates : Candidates
     load_scale : float
         Extra factor on the nominal loads (1.0 = MATPOWER loads).
+    description : str
+        Free text from the instance file.
+    profile_source : str
+        Where the multipliers came from (the CSV path, or ``"built-in <res>-min"``).
+    extra : dict
+        Room for optional sections added later (dispatch, fleet, applications).
     """
 
     name: str
@@ -91,6 +97,8 @@ class Instance:
     technologies: dict
     candidates: Candidates
     load_scale: float = 1.0
+    description: str = ""
+    profile_source: str = ""
     extra: dict = field(default_factory=dict)
 
     @property

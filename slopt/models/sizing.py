@@ -177,35 +177,90 @@ def add_charge_discharge_exclusivity(m, d: SizingData) -> None:
                                 m.pdis[c, k, t] <= m.P[c, k].ub * (1 - m.u[c, k, t]))
 
 
-def add_voltage_band(m, d: SizingData) -> None:
-    """LinDistFlow voltages with the band, in squared p.u. (DESIGN 3; Baran & Wu DistFlow without losses).
+def _path_structure(d: SizingData):
+    """Buses on the union of root->candidate paths, and each bus's nearest such ancestor.
 
-    ``w[j,t] = w_base[j,t] - sum_c dw_dp[j,c] * sum_k (pch[c,k,t] - pdis[c,k,t])`` and
-    ``floor[j,t]^2 <= w[j,t] <= ceil[j,t]^2``, where ``w_base`` is the LinDistFlow solution of
-    the net load without storage and ``dw_dp = 2 R / S_base`` the shared-path resistance
-    (the flows summed downstream, see :mod:`slopt.grid.lindistflow`). Rows that cannot bind for
-    any storage power within the ratings' upper bounds are left out (exactly redundant).
+    Storage changes the flow only on branches between the root and a candidate, so the
+    squared voltage change ``dw`` is only distinct on those buses; every other bus ``j``
+    shares the ``dw`` of its anchor (nearest ancestor on the union, or the root).
+    Returns ``nodes`` (internal indices; ``nodes[0]`` is the root), ``anchor`` (position in
+    ``nodes`` for each bus) and ``parent_pos`` (position of each node's parent in ``nodes``).
     """
+    f = d.instance.feeder
+    on = f.path_matrix[d.cand_idx].max(axis=0) > 0
+    on[0] = True
+    nodes = np.flatnonzero(on)
+    pos = -np.ones(f.n_bus, dtype=int)
+    pos[nodes] = np.arange(nodes.size)
+    anchor = np.zeros(f.n_bus, dtype=int)
+    for j in range(1, f.n_bus):  # BFS order, setup only (one pass over buses, not per step)
+        anchor[j] = pos[j] if on[j] else anchor[f.parent[j]]
+    parent_pos = np.array([-1] + [pos[f.parent[a]] for a in nodes[1:]], dtype=int)
+    return nodes, anchor, parent_pos
+
+
+def add_voltage_band(m, d: SizingData) -> None:
+    """LinDistFlow flows and voltages with the band (DESIGN 3; Baran & Wu DistFlow without losses).
+
+    Written for the change that storage makes to the base case, on the buses ``a`` of the
+    root->candidate paths (all other buses follow their anchor, see :func:`_path_structure`)::
+
+        dP[a,t]  = sum_{b child of a} dP[b,t] + sum_k (pch[c,k,t] - pdis[c,k,t])  [a = bus of c]   (flows, kW)
+        dw[a,t]  = dw[parent(a),t] - 2 r_a dP[a,t] / S_base,   dw[root,t] = 0                      (voltages)
+        floor[j,t]^2 - w_base[j,t] <= dw[anchor(j),t] <= ceil[j,t]^2 - w_base[j,t]   for every bus j   (band)
+
+    ``w_base`` is the LinDistFlow squared voltage of the net load without storage, so
+    ``w = w_base + dw`` is exactly the LinDistFlow solution with storage. Band rows are kept
+    per anchor (the tightest bus of its group) and only where they can bind for some storage
+    power within the rating bounds (the others are exactly redundant).
+    """
+    f = d.instance.feeder
     cands = d.instance.candidates
+    nodes, anchor, parent_pos = _path_structure(d)
+    A = nodes.size
+    lo_req = d.floor_pu**2 - d.w_base_pu2           # (T, n_bus) required dw
+    hi_req = d.ceil_pu**2 - d.w_base_pu2
+    lo_req[:, 0], hi_req[:, 0] = -np.inf, np.inf
+    lo = np.full((d.T, A), -np.inf)
+    hi = np.full((d.T, A), np.inf)
+    np.maximum.at(lo.T, anchor, lo_req.T)
+    np.minimum.at(hi.T, anchor, hi_req.T)
     p_max = np.broadcast_to(np.asarray(cands.p_max_kw, dtype=float), (d.n_cand,)) * len(d.techs)
-    swing = d.dw_dp @ p_max                            # (n_bus,) largest change either way
-    lo_sq, hi_sq = d.floor_pu**2, d.ceil_pu**2
-    need_lo = (d.w_base_pu2 - swing[None, :]) < lo_sq
-    need_hi = (d.w_base_pu2 + swing[None, :]) > hi_sq
-    need_lo[:, 0] = need_hi[:, 0] = False              # root voltage is fixed
-    m.net = pyo.Expression(m.C, m.T, rule=lambda m, c, t: sum(m.pch[c, k, t] - m.pdis[c, k, t] for k in m.K))
-    rows_lo = list(zip(*np.nonzero(need_lo)))
-    rows_hi = list(zip(*np.nonzero(need_hi)))
-    cols = [np.flatnonzero(d.dw_dp[j] > 0) for j in range(d.dw_dp.shape[0])]
+    swing = (d.dw_dp @ p_max)[nodes]                 # largest |dw| storage can cause at each node
+    rows_lo = [(int(t), int(a)) for t, a in zip(*np.nonzero(lo > -swing[None, :]))]
+    rows_hi = [(int(t), int(a)) for t, a in zip(*np.nonzero(hi < swing[None, :]))]
 
-    def w_expr(m, t, j):
-        return float(d.w_base_pu2[t, j]) - sum(float(d.dw_dp[j, c]) * m.net[c, t] for c in cols[j])
+    kva = 1e3 * f.base_mva
+    coef = 2.0 * f.r_pu[nodes] / kva
+    children = [[] for _ in range(A)]
+    for b in range(1, A):
+        children[parent_pos[b]].append(b)
+    cand_at = {}
+    for c, j in enumerate(d.cand_idx):
+        cand_at.setdefault(int(np.flatnonzero(nodes == j)[0]), []).append(c)
 
-    m.V_LO = pyo.Set(initialize=[(int(t), int(j)) for t, j in rows_lo], dimen=2, ordered=True)
-    m.V_HI = pyo.Set(initialize=[(int(t), int(j)) for t, j in rows_hi], dimen=2, ordered=True)
-    m.v_lo = pyo.Constraint(m.V_LO, rule=lambda m, t, j: w_expr(m, t, j) >= float(lo_sq[t, j]))
-    m.v_hi = pyo.Constraint(m.V_HI, rule=lambda m, t, j: w_expr(m, t, j) <= float(hi_sq[t, j]))
-    m._w_expr = w_expr
+    m.A = pyo.RangeSet(0, A - 1)
+    m.dP = pyo.Var(m.A, m.T, doc="storage-induced flow into node [kW]")
+    m.dw = pyo.Var(m.A, m.T, doc="storage-induced change of squared voltage [p.u.^2]")
+    for t in range(d.T):
+        m.dw[0, t].fix(0.0)
+        m.dP[0, t].fix(0.0)
+    m.flow = pyo.Constraint(pyo.RangeSet(1, A - 1), m.T, rule=lambda m, a, t: m.dP[a, t] == sum(
+        m.dP[b, t] for b in children[a]) + sum(m.pch[c, k, t] - m.pdis[c, k, t] for c in cand_at.get(a, ()) for k in m.K))
+    m.volt = pyo.Constraint(pyo.RangeSet(1, A - 1), m.T, rule=lambda m, a, t:
+                            m.dw[a, t] == m.dw[int(parent_pos[a]), t] - float(coef[a]) * m.dP[a, t])
+    m.V_LO = pyo.Set(initialize=rows_lo, dimen=2, ordered=True)
+    m.V_HI = pyo.Set(initialize=rows_hi, dimen=2, ordered=True)
+    m.v_lo = pyo.Constraint(m.V_LO, rule=lambda m, t, a: m.dw[a, t] >= float(lo[t, a]))
+    m.v_hi = pyo.Constraint(m.V_HI, rule=lambda m, t, a: m.dw[a, t] <= float(hi[t, a]))
+    # for reports: the bus that sets each anchor's limit
+    worst_lo = np.full((d.T, A), -1)
+    worst_hi = np.full((d.T, A), -1)
+    for a in range(A):
+        members = np.flatnonzero(anchor == a)
+        worst_lo[:, a] = members[np.argmax(lo_req[:, members], axis=1)]
+        worst_hi[:, a] = members[np.argmin(hi_req[:, members], axis=1)]
+    m._band = {"nodes": nodes, "lo": lo, "hi": hi, "worst_lo": worst_lo, "worst_hi": worst_hi}
 
 
 def add_cost_objective(m, d: SizingData) -> None:

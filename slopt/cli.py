@@ -1,0 +1,210 @@
+"""The ``slopt`` command line (typer + rich).
+
+Commands: ``slopt validate INSTANCE [--report]`` and ``slopt info``; ``solve``, ``dispatch``
+and ``bench`` register on the same :data:`app` (one function per command below).
+
+:func:`main` is the entry point. It turns any :class:`~slopt.errors.SloptError` into one
+line ``error: <message>`` on stderr and the error's exit code (DESIGN section 11: 2 bad
+input, 3 infeasible, 4 solver failure), without a traceback. Commands load and validate
+their inputs before they print or write anything.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from importlib import metadata, util
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from slopt.errors import SloptError, SolverError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="slopt",
+    help="Planning and operation of second-life battery storage on distribution feeders.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _row(table: Table, item: str, value: str, markup: bool = False) -> None:
+    """Add a row; user-supplied text is escaped so that ``[...]`` is never read as markup."""
+    table.add_row(escape(item), value if markup else escape(value))
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+def _hhmm(step: int, resolution_min: int) -> str:
+    m = int(step) * int(resolution_min)
+    return f"{m // 60:02d}:{m % 60:02d}"
+
+
+def _fmt_list(values, limit: int = 16) -> str:
+    vals = [f"{v:g}" if isinstance(v, float) else str(v) for v in np.asarray(values).tolist()]
+    return ", ".join(vals) if len(vals) <= limit else ", ".join(vals[:limit]) + f", ... ({len(vals)} in all)"
+
+
+def _bounds(arr) -> str:
+    arr = np.asarray(arr, dtype=float)
+    return f"{arr[0]:g}" if arr.size and np.all(arr == arr[0]) else _fmt_list(arr)
+
+
+# ----------------------------------------------------------------------------- validate
+def instance_summary(inst) -> Table:
+    """A rich table describing an :class:`~slopt.io.instance.Instance`."""
+    f = inst.feeder
+    p_kw, _ = inst.net_load_kw()
+    load_kw = inst.load_scale * f.p_load_kw
+    load_mwh = float((inst.load_scale * np.asarray(inst.load_mult)).sum() * f.p_load_kw.sum() * inst.dt_h / 1e3)
+    t = Table(title=f"instance {escape(inst.name)}", show_header=True, header_style="bold")
+    t.add_column("item", style="bold")
+    t.add_column("value")
+    if inst.description:
+        _row(t, "description", inst.description)
+    if inst.path is not None:
+        _row(t, "file", str(inst.path))
+    spec = str(inst.extra.get("feeder", f.name))
+    _row(t, "feeder", f"{spec} = {f.name}" if spec != f.name else f.name)
+    _row(t, "buses", f"{f.n_bus} (root bus {int(f.bus_ids[0])}), {f.base_kv:g} kV, {f.base_mva:g} MVA base")
+    _row(t, "total load", f"{load_kw.sum():.1f} kW, {inst.load_scale * f.q_load_kvar.sum():.1f} kvar nominal"
+              f" (load_scale {inst.load_scale:g}); {load_mwh:.2f} MWh/day")
+    _row(t, "time steps", f"{inst.n_steps} x {inst.resolution_min} min (24 h), profiles: {inst.profile_source}")
+    _row(t, "voltage band", f"{inst.vmin_pu:g} - {inst.vmax_pu:g} p.u.")
+    if len(inst.pv_bus_ids):
+        _row(t, "PV", f"{len(inst.pv_bus_ids)} buses [{_fmt_list(inst.pv_bus_ids)}], "
+                  f"{_bounds(inst.pv_kw)} kW each, {np.sum(inst.pv_kw):.1f} kW in all; "
+                  f"{float(np.sum(inst.pv_mult) * np.sum(inst.pv_kw) * inst.dt_h / 1e3):.2f} MWh/day")
+    else:
+        _row(t, "PV", "none")
+    _row(t, "net load", f"{p_kw.sum(axis=1).min():.1f} .. {p_kw.sum(axis=1).max():.1f} kW")
+    for name, tech in inst.technologies.items():
+        _row(t, f"storage.{name}",
+                  f"{tech.energy_cost_usd_per_kwh:g} $/kWh + {tech.power_cost_usd_per_kw:g} $/kW; "
+                  f"eta {tech.eta_charge:g}/{tech.eta_discharge:g}, SOC {tech.soc_min:g}-{tech.soc_max:g} "
+                  f"(start {tech.soc_initial:g}), C-rate {tech.c_rate_max:g}/h, SOH {tech.soh:g}, "
+                  f"{tech.lifetime_years:g} years")
+    c = inst.candidates
+    mode = "fixed (every bus is a site)" if c.fixed else f"free (at most {c.max_sites} sites)"
+    _row(t, "candidates", f"buses [{_fmt_list(c.bus_ids)}], {mode}; E {_bounds(c.e_min_kwh)}-{_bounds(c.e_max_kwh)} kWh, "
+              f"P <= {_bounds(c.p_max_kw)} kW per technology")
+    return t
+
+
+def base_case_report(inst) -> tuple[Table, int]:
+    """AC power flow of the day without storage; returns a table and the non-converged count."""
+    from slopt.grid.powerflow import powerflow
+
+    f = inst.feeder
+    p, q = inst.net_load_kw()
+    pf = powerflow(f, p, q)
+    vm = np.asarray(pf.vm_pu)
+    res, dt = inst.resolution_min, inst.dt_h
+    tmin, bmin = np.unravel_index(np.nanargmin(vm), vm.shape)
+    tmax, bmax = np.unravel_index(np.nanargmax(vm), vm.shape)
+    under = (vm < inst.vmin_pu).any(axis=1)
+    over = (vm > inst.vmax_pu).any(axis=1)
+    bus_under = np.flatnonzero((vm < inst.vmin_pu).any(axis=0))
+    bus_under = bus_under[np.argsort(f.bus_ids[bus_under])]
+    t = Table(title="base case (no storage): AC power flow over the day", header_style="bold")
+    t.add_column("item", style="bold")
+    t.add_column("value")
+    _row(t, "min voltage", f"{vm[tmin, bmin]:.5f} p.u. at bus {int(f.bus_ids[bmin])}, {_hhmm(tmin, res)}")
+    _row(t, "max voltage", f"{vm[tmax, bmax]:.5f} p.u. at bus {int(f.bus_ids[bmax])}, {_hhmm(tmax, res)}")
+    _row(t, "hours outside band", f"{(under | over).sum() * dt:g} h ({under.sum() * dt:g} h below "
+              f"{inst.vmin_pu:g}, {over.sum() * dt:g} h above {inst.vmax_pu:g})")
+    _row(t, "buses below band", f"{bus_under.size}" + (f" [{_fmt_list(f.bus_ids[bus_under])}]" if bus_under.size else ""))
+    _row(t, "losses", f"{float(np.sum(pf.loss_kw) * dt):.1f} kWh/day (peak {float(np.max(pf.loss_kw)):.1f} kW)")
+    _row(t, "substation", f"{float(np.max(pf.p_root_kw)):.1f} kW peak, {float(np.min(pf.p_root_kw)):.1f} kW min")
+    bad = int(np.size(pf.converged) - np.count_nonzero(pf.converged))
+    _row(t, "converged", "all steps" if bad == 0 else f"[red]{bad} of {inst.n_steps} steps did not converge[/red]", markup=True)
+    return t, bad
+
+
+@app.command()
+def validate(
+    instance: Path = typer.Argument(..., help="Instance TOML file.", show_default=False),
+    report: bool = typer.Option(False, "--report", help="Also run the base-case AC power flow over the day."),
+) -> None:
+    """Load and validate an instance file and print its summary."""
+    from slopt.io.loader import load_instance
+
+    inst = load_instance(instance)  # raises InstanceError before anything is printed
+    table = instance_summary(inst)
+    extra = base_case_report(inst) if report else None
+    console = _console()
+    console.print(table)
+    if extra is not None:
+        console.print(extra[0])
+        if extra[1]:
+            raise SolverError(f"{instance}: base-case power flow did not converge at {extra[1]} of {inst.n_steps} steps")
+    console.print(escape(f"{instance}: ok"))
+
+
+# ----------------------------------------------------------------------------- info
+_PACKAGES = ("numpy", "pandas", "pydantic", "networkx", "pyomo", "highspy", "pymoo", "pandapower", "dask")
+
+
+def _version(dist: str) -> Optional[str]:
+    if util.find_spec(dist) is None:
+        return None
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "installed (version unknown)"
+
+
+@app.command()
+def info() -> None:
+    """Versions of slopt, Python and the solver stack, and the bundled feeders."""
+    from slopt import __version__
+    from slopt.grid.feeder import BUNDLED_FEEDERS, load_feeder
+
+    t = Table(title="slopt", header_style="bold")
+    t.add_column("component", style="bold")
+    t.add_column("version")
+    _row(t, "slopt", __version__)
+    _row(t, "python", f"{platform.python_version()} ({platform.python_implementation()}, {sys.platform})")
+    for dist in _PACKAGES:
+        v = _version(dist)
+        _row(t, dist, v if v is not None else "[dim]not installed[/dim]", markup=v is None)
+    ft = Table(title="bundled feeders", header_style="bold")
+    for col in ("name", "case", "buses", "load kW", "load kvar", "base kV"):
+        ft.add_column(col)
+    for name, stem in BUNDLED_FEEDERS.items():
+        try:
+            f = load_feeder(name)
+        except SloptError as e:
+            ft.add_row(name, stem, "-", "-", "-", f"[red]unavailable: {escape(str(e))}[/red]")
+            continue
+        ft.add_row(name, stem, str(f.n_bus), f"{f.p_load_kw.sum():.1f}", f"{f.q_load_kvar.sum():.1f}", f"{f.base_kv:g}")
+    console = _console()
+    console.print(t)
+    console.print(ft)
+
+
+# ----------------------------------------------------------------------------- entry point
+def main(argv: Optional[list[str]] = None) -> None:
+    """Run the ``slopt`` command; a :class:`SloptError` becomes ``error: ...`` and its exit code."""
+    try:
+        app(args=argv, prog_name="slopt")
+    except SloptError as exc:
+        sys.stdout.flush()
+        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.flush()
+        raise SystemExit(exc.exit_code) from None
+
+
+if __name__ == "__main__":
+    main()

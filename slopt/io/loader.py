@@ -1,0 +1,281 @@
+"""Load an instance file (TOML + CSV time series) into an :class:`~slopt.io.instance.Instance`.
+
+Every problem with the input surfaces as one :class:`~slopt.errors.InstanceError` whose
+message is one line naming the file, the field path and the offending value, e.g.
+``instances/x.toml: storage.retired.soh = 1.7: must be in (0, 1]``. No other exception type
+escapes :func:`load_instance`, whatever the file contents.
+
+Steps: read and parse the TOML (:mod:`tomllib`), validate it against
+:class:`slopt.io.schema.InstanceSpec`, load the feeder (a bundled name, a MATPOWER ``.m``
+case or a slopt feeder ``.toml``, paths relative to the instance file), check the bus ids
+against the feeder, read the profile CSV (or take the built-in profiles of
+:mod:`slopt.grid.profiles`) and assemble the :class:`Instance`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+from pydantic import ValidationError
+
+from slopt.errors import InstanceError
+from slopt.grid.feeder import BUNDLED_FEEDERS, Feeder, load_feeder
+from slopt.grid.profiles import load_profile, n_steps, pv_profile
+from slopt.io.instance import Candidates, Instance
+from slopt.io.schema import InstanceSpec, format_validation_error
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["load_instance", "read_profiles_csv", "PROFILE_COLUMNS"]
+
+#: Columns of a profile CSV: step start time (HH:MM), load and PV multipliers.
+PROFILE_COLUMNS = ("time", "load", "pv")
+
+_TIME = re.compile(r"^(?:\d{4}-\d{2}-\d{2}[ T])?(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+
+
+def load_instance(path: str | Path) -> Instance:
+    """Read, validate and assemble an instance file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML file; CSV and feeder paths inside it are relative to its directory.
+
+    Returns
+    -------
+    Instance
+
+    Raises
+    ------
+    InstanceError
+        For any problem with the file or the files it names; the message is one line.
+
+    Examples
+    --------
+    >>> inst = load_instance("instances/ieee33-hybrid.toml")      # doctest: +SKIP
+    >>> inst.n_steps, inst.dt_h                                     # doctest: +SKIP
+    (96, 0.25)
+    """
+    path = Path(path)
+    data = _read_toml(path)
+    try:
+        spec = InstanceSpec.model_validate(data)
+    except ValidationError as e:
+        field, value, reason = format_validation_error(e, path)
+        raise InstanceError.at(path, field, value, reason) from None
+    return _assemble(spec, path)
+
+
+# ----------------------------------------------------------------------------- TOML
+def _read_toml(path: Path) -> dict:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InstanceError(f"{path}: cannot read instance file ({e.strerror or type(e).__name__})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise InstanceError(f"{path}: line {line}: invalid TOML: not UTF-8 text (byte {e.start})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
+        if m:
+            msg = msg[: m.start()].strip()
+            where = f"line {m.group(1)}, column {m.group(2)}"
+        elif "end of document" in msg:
+            where = f"line {text.count(chr(10)) + 1}"
+            msg = re.sub(r"\s*\(at end of document\)", "", msg)
+        else:
+            where = "line ?"
+        raise InstanceError(f"{path}: {where}: invalid TOML: {msg}") from None
+    except (RecursionError, ValueError) as e:  # pathological nesting, odd numbers
+        raise InstanceError(f"{path}: invalid TOML: {type(e).__name__}: {e}") from None
+
+
+# ----------------------------------------------------------------------------- assembly
+def _assemble(spec: InstanceSpec, path: Path) -> Instance:
+    feeder = _feeder(spec.feeder, path)
+    prof = spec.profiles
+    cand = spec.candidates
+
+    pv_buses = np.asarray(prof.pv_buses, dtype=int)
+    _check_buses(feeder, prof.pv_buses, "profiles.pv_buses", path)
+    _check_buses(feeder, cand.buses, "candidates.buses", path)
+
+    res = prof.resolution_min
+    if prof.file is None:
+        load_mult, pv_mult = load_profile(res), pv_profile(res)
+        source = f"built-in {res}-min"
+    else:
+        csv_path = path.parent / prof.file
+        if not _is_file(csv_path):
+            raise InstanceError.at(path, "profiles.file", prof.file, f"file not found ({csv_path})")
+        load_mult, pv_mult = read_profiles_csv(csv_path, res)
+        source = str(csv_path)
+
+    if prof.pv_kw is None:
+        pv_kw = np.zeros(0)
+    elif isinstance(prof.pv_kw, list):
+        pv_kw = np.asarray(prof.pv_kw, dtype=float)
+    else:
+        pv_kw = np.full(pv_buses.size, float(prof.pv_kw))
+
+    n = len(cand.buses)
+    max_sites = n if cand.max_sites is None else int(cand.max_sites)
+    candidates = Candidates(
+        bus_ids=np.asarray(cand.buses, dtype=int),
+        e_max_kwh=np.asarray(cand.per_bus("e_max_kwh")),
+        p_max_kw=np.asarray(cand.per_bus("p_max_kw")),
+        e_min_kwh=np.asarray(cand.per_bus("e_min_kwh")),
+        max_sites=max_sites,
+        fixed=cand.mode == "fixed",
+    )
+    return Instance(
+        name=spec.name,
+        path=path,
+        feeder=feeder,
+        vmin_pu=float(spec.band.vmin_pu),
+        vmax_pu=float(spec.band.vmax_pu),
+        resolution_min=int(res),
+        load_mult=load_mult,
+        pv_mult=pv_mult,
+        pv_bus_ids=pv_buses,
+        pv_kw=pv_kw,
+        technologies=spec.storage.technologies(),
+        candidates=candidates,
+        load_scale=float(spec.load_scale),
+        description=spec.description,
+        profile_source=source,
+        extra={"feeder": spec.feeder},
+    )
+
+
+def _feeder(value: str, path: Path) -> Feeder:
+    """A bundled feeder by name, or a MATPOWER ``.m`` / slopt feeder ``.toml`` file."""
+    key = value.strip().lower()
+    try:
+        if key in BUNDLED_FEEDERS:
+            return load_feeder(key)
+        fpath = path.parent / value
+        suffix = fpath.suffix.lower()
+        if suffix not in (".m", ".toml"):
+            raise InstanceError.at(
+                path, "feeder", value,
+                f"unknown feeder; choose one of {', '.join(BUNDLED_FEEDERS)} or give a path to a MATPOWER .m "
+                "or slopt feeder .toml file")
+        if not _is_file(fpath):
+            raise InstanceError.at(path, "feeder", value, f"file not found ({fpath})")
+        if suffix == ".m":
+            return Feeder.from_matpower(fpath)
+        from slopt.io.feeder_file import read_feeder_toml
+
+        return read_feeder_toml(fpath)
+    except InstanceError as e:
+        msg = str(e)
+        if msg.startswith(f"{path}: "):
+            raise
+        raise InstanceError.at(path, "feeder", value, msg) from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise InstanceError.at(path, "feeder", value, f"cannot read feeder ({type(e).__name__}: {e})") from None
+
+
+def _is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except (OSError, ValueError):  # name too long, embedded NUL, ...
+        return False
+
+
+def _check_buses(feeder: Feeder, buses: list[int], field: str, path: Path) -> None:
+    known = set(int(b) for b in feeder.bus_ids)
+    for i, b in enumerate(buses):
+        if b not in known:
+            lo, hi = int(feeder.bus_ids.min()), int(feeder.bus_ids.max())
+            raise InstanceError.at(path, f"{field}[{i}]", b,
+                                   f"no such bus in feeder {feeder.name} (buses {lo}..{hi}, {feeder.n_bus} in all)")
+
+
+# ----------------------------------------------------------------------------- CSV
+def read_profiles_csv(csv_path: str | Path, resolution_min: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read a profile CSV with columns ``time,load,pv`` (extra columns are ignored).
+
+    There must be exactly ``24 * 60 / resolution_min`` data rows; ``time`` is the start of
+    each step (``HH:MM``, optionally with seconds or a leading date) and must match the
+    resolution; ``load`` and ``pv`` are finite multipliers ``>= 0``.
+
+    Returns
+    -------
+    load_mult, pv_mult : ndarray, shape (T,)
+
+    Raises
+    ------
+    InstanceError
+        Naming the CSV file, the column and the row.
+    """
+    csv_path = Path(csv_path)
+    try:
+        text = csv_path.read_bytes().decode("utf-8-sig")
+    except OSError as e:
+        raise InstanceError.at(csv_path, "file", str(csv_path), f"cannot read file ({e.strerror or type(e).__name__})") from None
+    except UnicodeDecodeError as e:
+        raise InstanceError.at(csv_path, "file", str(csv_path), f"not UTF-8 text (byte {e.start})") from None
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as e:
+        raise InstanceError.at(csv_path, "file", str(csv_path), f"not a readable CSV file ({e})") from None
+    lines = [(k + 1, r) for k, r in enumerate(rows) if any(c.strip() for c in r)]
+    if not lines:
+        raise InstanceError.at(csv_path, "header", "", f"file is empty; expected columns {','.join(PROFILE_COLUMNS)}")
+    _, header = lines[0]
+    names = [h.strip().lower() for h in header]
+    cols = {}
+    for c in PROFILE_COLUMNS:
+        if c not in names:
+            raise InstanceError.at(csv_path, "header", ",".join(h.strip() for h in header),
+                                   f"missing column {c!r}; expected columns {','.join(PROFILE_COLUMNS)}")
+        if names.count(c) > 1:
+            raise InstanceError.at(csv_path, "header", ",".join(h.strip() for h in header), f"duplicate column {c!r}")
+        cols[c] = names.index(c)
+    data = lines[1:]
+    want = n_steps(resolution_min)
+    if len(data) != want:
+        what = "short" if len(data) < want else "too long"
+        raise InstanceError.at(csv_path, "rows", len(data),
+                               f"file is {what}: expected {want} rows (24 h at {resolution_min} min)")
+    out = {"load": np.empty(want), "pv": np.empty(want)}
+    for r, (line, row) in enumerate(data):
+        if len(row) != len(header):
+            raise InstanceError.at(csv_path, f"row {r + 1}", ",".join(row),
+                                   f"has {len(row)} fields, header has {len(header)} (line {line})")
+        t = row[cols["time"]].strip()
+        m = _TIME.match(t)
+        minutes = int(m.group(1)) * 60 + int(m.group(2)) if m else -1
+        if not m or (m.group(3) or "00") != "00" or minutes != r * resolution_min:
+            expect = r * resolution_min
+            raise InstanceError.at(csv_path, f"time[row {r + 1}]", t,
+                                   f"expected {expect // 60:02d}:{expect % 60:02d} (step start at {resolution_min}-min "
+                                   f"resolution, line {line})")
+        for c in ("load", "pv"):
+            cell = row[cols[c]].strip()
+            try:
+                x = float(cell)
+            except ValueError:
+                x = None
+            if x is None or not math.isfinite(x) or x < 0:
+                raise InstanceError.at(csv_path, f"{c}[row {r + 1}]", cell,
+                                       f"must be a finite number >= 0 (line {line})")
+            out[c][r] = x
+    return out["load"], out["pv"]

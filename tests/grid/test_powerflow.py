@@ -1,0 +1,240 @@
+"""Batched backward/forward sweep against pandapower's Newton-Raphson and published values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandapower as pp
+import pytest
+
+from slopt.grid.feeder import BUNDLED_FEEDERS, Feeder, load_feeder
+from slopt.grid.powerflow import powerflow
+
+TOL_V = 1e-6  # p.u., DESIGN section 3
+
+
+def to_pandapower(f: Feeder):
+    """The feeder as a pandapower net: 1 km lines carrying the branch ohms, PQ loads."""
+    net = pp.create_empty_network(sn_mva=f.base_mva)
+    buses = [pp.create_bus(net, vn_kv=f.base_kv, name=int(b)) for b in f.bus_ids]
+    pp.create_ext_grid(net, buses[0], vm_pu=f.v_root_pu, va_degree=0.0)
+    z_base = f.base_kv**2 / f.base_mva
+    for i in range(1, f.n_bus):
+        pp.create_line_from_parameters(
+            net, buses[f.parent[i]], buses[i], length_km=1.0,
+            r_ohm_per_km=f.r_pu[i] * z_base, x_ohm_per_km=f.x_pu[i] * z_base,
+            c_nf_per_km=0.0, max_i_ka=1e3,
+        )
+    pp.create_loads(net, buses, p_mw=np.zeros(f.n_bus), q_mvar=np.zeros(f.n_bus))
+    return net
+
+
+def run_pandapower(net, p_kw, q_kvar):
+    net.load["p_mw"] = np.asarray(p_kw) / 1e3
+    net.load["q_mvar"] = np.asarray(q_kvar) / 1e3
+    # NR with a flat start; 1e-8 MVA mismatch (1e-10 stalls on case141 at round-off level)
+    pp.runpp(net, init="flat", tolerance_mva=1e-8, max_iteration=30, numba=False)
+    return (
+        net.res_bus.vm_pu.to_numpy(),
+        net.res_bus.va_degree.to_numpy(),
+        net.res_line.pl_mw.sum() * 1e3,
+        net.res_ext_grid.p_mw.iloc[0] * 1e3,
+        net.res_ext_grid.q_mvar.iloc[0] * 1e3,
+    )
+
+
+@pytest.fixture(scope="module")
+def nets():
+    return {k: to_pandapower(load_feeder(k)) for k in BUNDLED_FEEDERS}
+
+
+def _pv_buses(f: Feeder, n: int = 5) -> np.ndarray:
+    """n buses spread over the BFS order (deterministic)."""
+    return np.linspace(f.n_bus // 4, f.n_bus - 1, n).round().astype(int)
+
+
+def _scenarios(f: Feeder):
+    pv = np.zeros(f.n_bus)
+    pv[_pv_buses(f)] = 300.0
+    return {
+        "base": (f.p_load_kw, f.q_load_kvar),
+        "1.5x": (1.5 * f.p_load_kw, 1.5 * f.q_load_kvar),
+        "pv": (f.p_load_kw - pv, f.q_load_kvar),
+    }
+
+
+@pytest.mark.parametrize("key", BUNDLED_FEEDERS)
+@pytest.mark.parametrize("scenario", ["base", "1.5x", "pv"])
+def test_matches_pandapower(nets, key, scenario):
+    f = load_feeder(key)
+    p, q = _scenarios(f)[scenario]
+    vm_pp, va_pp, loss_pp, p_root_pp, q_root_pp = run_pandapower(nets[key], p, q)
+    pf = powerflow(f, p, q)
+    assert pf.converged
+    assert np.abs(pf.vm_pu - vm_pp).max() <= TOL_V
+    assert np.abs(pf.va_deg - va_pp).max() <= 1e-4  # degrees
+    assert pf.loss_kw == pytest.approx(loss_pp, abs=1e-3)
+    assert pf.p_root_kw == pytest.approx(p_root_pp, abs=1e-3)
+    assert pf.q_root_kvar == pytest.approx(q_root_pp, abs=1e-3)
+
+
+def test_pv_scenario_reverses_flow_somewhere():
+    """The PV case must really inject (voltage above the no-PV case at the PV buses)."""
+    f = load_feeder("ieee33")
+    base, _, pv = (powerflow(f, *s) for s in _scenarios(f).values())
+    assert np.all(pv.vm_pu[_pv_buses(f)] > base.vm_pu[_pv_buses(f)])
+    assert pv.p_root_kw < base.p_root_kw - 1400.0  # 5 x 300 kW less drawn, minus loss change
+
+
+@pytest.mark.parametrize(
+    "key,v_min,bus,loss_kw",
+    [
+        ("ieee33", 0.91309, 18, 202.68),   # Baran & Wu (1989); MATPOWER case33bw
+        ("ieee69", 0.90919, 65, 224.99),   # Baran & Wu (1989), 69-bus
+        ("ieee141", 0.92786, None, 632.70),  # Khodr et al. (2008) via MATPOWER case141
+    ],
+)
+def test_published_base_case(key, v_min, bus, loss_kw):
+    f = load_feeder(key)
+    pf = powerflow(f, f.p_load_kw, f.q_load_kvar)
+    assert pf.converged
+    assert pf.vm_pu.min() == pytest.approx(v_min, abs=5e-6)
+    if bus is not None:
+        assert f.bus_ids[np.argmin(pf.vm_pu)] == bus
+    assert pf.loss_kw == pytest.approx(loss_kw, abs=0.01)
+
+
+def test_batch_shapes_equal_loop():
+    f = load_feeder("ieee69")
+    rng = np.random.default_rng(7)
+    m = rng.uniform(0.3, 1.5, size=(3, 4, 1))  # (P, T, 1)
+    p = m * f.p_load_kw
+    q = m * f.q_load_kvar
+    p[..., 10] -= rng.uniform(0, 500, size=(3, 4))  # some PV
+    res3 = powerflow(f, p, q)
+    res2 = powerflow(f, p.reshape(12, f.n_bus), q.reshape(12, f.n_bus))
+    assert res3.vm_pu.shape == (3, 4, f.n_bus) and res2.vm_pu.shape == (12, f.n_bus)
+    assert res3.loss_kw.shape == (3, 4) and res3.converged.shape == (3, 4) and res3.iterations.shape == (3, 4)
+    for a in range(3):
+        for t in range(4):
+            one = powerflow(f, p[a, t], q[a, t])
+            assert one.vm_pu.shape == (f.n_bus,) and np.ndim(one.loss_kw) == 0
+            np.testing.assert_allclose(res3.vm_pu[a, t], one.vm_pu, atol=1e-12)
+            np.testing.assert_allclose(res2.vm_pu[a * 4 + t], one.vm_pu, atol=1e-12)
+            np.testing.assert_allclose(res3.va_deg[a, t], one.va_deg, atol=1e-10)
+            assert res3.loss_kw[a, t] == pytest.approx(float(one.loss_kw), rel=1e-10)
+            assert res3.p_root_kw[a, t] == pytest.approx(float(one.p_root_kw), rel=1e-10)
+            assert res3.converged[a, t]
+    # snapshots differ, so the batch is not one repeated answer
+    assert np.ptp(res3.loss_kw) > 10.0
+
+
+def test_broadcasting():
+    f = load_feeder("ieee33")
+    mult = np.array([0.5, 1.0, 1.25])[:, None]
+    p = mult * f.p_load_kw  # (3, n)
+    res = powerflow(f, p, f.q_load_kvar)  # q (n,) broadcast to (3, n)
+    assert res.vm_pu.shape == (3, f.n_bus)
+    for k in range(3):
+        one = powerflow(f, p[k], f.q_load_kvar)
+        np.testing.assert_allclose(res.vm_pu[k], one.vm_pu, atol=1e-12)
+    # (3,1,n) x (1,2,n) -> (3,2,n)
+    qq = np.stack([f.q_load_kvar, 0 * f.q_load_kvar])[None]
+    res = powerflow(f, p[:, None, :], qq)
+    assert res.vm_pu.shape == (3, 2, f.n_bus)
+    np.testing.assert_allclose(res.vm_pu[2, 1], powerflow(f, p[2], np.zeros(f.n_bus)).vm_pu, atol=1e-12)
+    # q omitted = zero reactive load
+    np.testing.assert_allclose(powerflow(f, p[1]).vm_pu, powerflow(f, p[1], np.zeros(f.n_bus)).vm_pu, atol=0)
+
+
+def test_inputs_not_mutated():
+    f = load_feeder("ieee33")
+    p = f.p_load_kw.copy() + 5.0
+    q = f.q_load_kvar.copy()
+    p0, q0 = p.copy(), q.copy()
+    powerflow(f, p, q)
+    np.testing.assert_array_equal(p, p0)
+    np.testing.assert_array_equal(q, q0)
+
+
+def test_wrong_shape_refused():
+    f = load_feeder("ieee33")
+    with pytest.raises(ValueError, match="n_bus=33"):
+        powerflow(f, np.zeros(32))
+
+
+def test_hopeless_load_not_converged():
+    f = load_feeder("ieee33")
+    res = powerflow(f, 100 * f.p_load_kw, 100 * f.q_load_kvar)
+    assert not res.converged
+    assert not res.all_converged
+    # mixed batch: the feasible snapshot is unaffected by the hopeless one
+    m = np.array([1.0, 100.0, 0.5])[:, None]
+    res = powerflow(f, m * f.p_load_kw, m * f.q_load_kvar)
+    assert res.converged.tolist() == [True, False, True]
+    np.testing.assert_allclose(res.vm_pu[0], powerflow(f, f.p_load_kw, f.q_load_kvar).vm_pu, atol=1e-12)
+
+
+@pytest.mark.parametrize("factor", [3.0, 5.0, 10.0, 30.0, 100.0, 1e4])
+def test_never_nan_with_converged_true(factor):
+    f = load_feeder("ieee69")
+    res = powerflow(f, factor * f.p_load_kw, factor * f.q_load_kvar)
+    finite = np.all(np.isfinite(res.vm_pu)) and np.isfinite(res.loss_kw)
+    if res.converged:
+        assert finite
+        assert np.all(res.vm_pu > 0) and res.vm_pu.max() <= 1.0 + 1e-12
+    assert not (res.converged and not finite)
+    if factor >= 30:
+        assert not res.converged
+
+
+def test_energy_balance_and_kirchhoff():
+    """Power balance from the returned voltages alone, with no reference to the solver."""
+    f = load_feeder("ieee85")
+    rng = np.random.default_rng(3)
+    m = rng.uniform(0.3, 1.5, size=(6, 1))
+    p = m * f.p_load_kw
+    p[:, 40] -= 200.0
+    q = m * f.q_load_kvar
+    res = powerflow(f, p, q)
+    assert res.all_converged
+    kva = f.base_mva * 1e3
+    v = res.vm_pu * np.exp(1j * np.radians(res.va_deg))
+    z = f.r_pu[1:] + 1j * f.x_pu[1:]
+    i_br = (v[:, f.parent[1:]] - v[:, 1:]) / z  # current in the branch into each bus
+    loss = (np.abs(i_br) ** 2 * f.r_pu[1:]).sum(axis=1) * kva
+    # net current into each non-root bus = its load current
+    inj = np.zeros_like(v)
+    inj[:, 1:] += i_br
+    np.subtract.at(inj, (slice(None), f.parent[1:]), i_br)
+    s_bus = v * np.conj(inj) * kva  # power absorbed by each bus
+    np.testing.assert_allclose(s_bus[:, 1:].real, p[:, 1:], atol=1e-5)
+    np.testing.assert_allclose(s_bus[:, 1:].imag, q[:, 1:], atol=1e-5)
+    np.testing.assert_allclose(res.loss_kw, loss, rtol=1e-9)
+    p_root = -s_bus[:, 0].real  # power leaving the root into the feeder
+    np.testing.assert_allclose(res.p_root_kw, p_root, rtol=1e-9)
+    np.testing.assert_allclose(res.loss_kw, res.p_root_kw - p.sum(axis=1), rtol=1e-9)
+
+
+def test_root_load_counts_in_substation_power(nets):
+    f = load_feeder("ieee33")
+    p = f.p_load_kw.copy()
+    q = f.q_load_kvar.copy()
+    p[0], q[0] = 500.0, 100.0
+    res = powerflow(f, p, q)
+    _, _, loss_pp, p_root_pp, q_root_pp = run_pandapower(nets["ieee33"], p, q)
+    assert res.p_root_kw == pytest.approx(p_root_pp, abs=1e-3)
+    assert res.q_root_kvar == pytest.approx(q_root_pp, abs=1e-3)
+    assert res.loss_kw == pytest.approx(loss_pp, abs=1e-3)
+
+
+def test_v_root_setpoint(nets):
+    f = load_feeder("ieee33")
+    g = Feeder(
+        name=f.name, bus_ids=f.bus_ids, parent=f.parent, r_pu=f.r_pu, x_pu=f.x_pu,
+        p_load_kw=f.p_load_kw, q_load_kvar=f.q_load_kvar, base_kv=f.base_kv, base_mva=f.base_mva, v_root_pu=1.03,
+    )
+    net = to_pandapower(g)
+    vm_pp, *_ = run_pandapower(net, g.p_load_kw, g.q_load_kvar)
+    res = powerflow(g, g.p_load_kw, g.q_load_kvar)
+    assert res.vm_pu[0] == pytest.approx(1.03)
+    assert np.abs(res.vm_pu - vm_pp).max() <= TOL_V

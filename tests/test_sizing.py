@@ -1,0 +1,102 @@
+"""solve_sizing: AC-checked plans, honest statuses, explained infeasibility."""
+
+import numpy as np
+import pytest
+
+from slopt.io.instance import Candidates
+from slopt.sizing import SizingOptions, solve_sizing
+from slopt.solve import SolveOptions, Status
+from tests.conftest import three_bus_instance
+from tests.models.test_sizing_model import hand_optimum_three_bus
+
+
+def test_three_bus_plan_holds_band_in_ac_and_costs_at_least_the_linear_optimum():
+    # a strict AC tolerance forces the tightening loop: LinDistFlow's plan is 1e-5 p.u. low in AC
+    res = solve_sizing(three_bus_instance(), options=SizingOptions(ac_tol_pu=1e-7, ac_margin_pu=1e-8))
+    assert res.status == Status.OPTIMAL
+    lin_hand = hand_optimum_three_bus()[3]
+    # AC by hand (x = 0, no load at bus 2): V3 = 1 - 2 r p3 / V3, so V3 = vmin needs
+    # p3 = vmin (1 - vmin) / (2 r) = 248.75 kW, i.e. 51.25 kW of discharge instead of 50.625.
+    p_dis = 300.0 - 0.995 * 0.005 / 0.02 * 1000.0
+    p_ch = p_dis / 0.81
+    ac_hand = 0.9 * p_ch / 0.4 * 1510.0 + p_ch * 300.0
+    assert lin_hand < ac_hand
+    assert res.objective_usd == pytest.approx(ac_hand, rel=1e-4)
+    assert res.ac_max_violation_pu <= 1e-7
+    v = res.voltages
+    assert v["vm_ac_pu"].min() >= 0.995 - 1e-7
+    assert v["vm_base_ac_pu"].min() < 0.995          # without storage the band is violated
+    assert res.rounds >= 2                           # the first (LinDistFlow) plan failed the AC check
+
+
+def test_tables_are_consistent():
+    res = solve_sizing(three_bus_instance(techs=("new", "retired")))
+    s = res.sizing
+    assert set(s.columns) >= {"bus", "technology", "e_kwh", "p_kw", "cost_usd"}
+    assert res.objective_usd == pytest.approx(s["cost_usd"].sum(), rel=1e-6)
+    t2 = res.table2()
+    assert t2.loc[(3, "Cost ($)"), "total"] == pytest.approx(s["cost_usd"].sum(), rel=1e-9)
+    disp = res.dispatch
+    assert len(disp) == 2 * 2
+    ret = disp[disp["technology"] == "retired"]
+    assert ret["p_net_kw"].iloc[1] == pytest.approx(-50.625, rel=1e-6)   # discharging at the loaded step
+    assert np.allclose(disp["p_net_kw"], disp["p_charge_kw"] - disp["p_discharge_kw"])
+
+
+def test_infeasible_instance_is_explained():
+    inst = three_bus_instance()
+    c = inst.candidates
+    inst = inst.with_(candidates=Candidates(c.bus_ids, c.e_max_kwh, np.array([10.0]), c.e_min_kwh, 1, True))
+    res = solve_sizing(inst)
+    assert res.status == Status.INFEASIBLE
+    assert res.objective_usd is None
+    d = res.diagnosis
+    assert d is not None and not d.empty
+    row = d.iloc[0]
+    assert row["bus"] == 3 and row["time_h"] == 1.0 and row["side"] == "low"
+    # 10 kW of discharge lifts w3 by 0.04*0.01; by hand the shortfall is vmin - sqrt(1 - 0.04*0.29)
+    assert row["shortfall_pu"] == pytest.approx(0.995 - np.sqrt(1 - 0.04 * 0.290), abs=2e-4)
+    assert "bus 3" in res.message and "1 h" in res.message
+
+
+def _hard_free_siting():
+    """ieee33 with 15 candidate buses, at most 3 sites: many siting combinations."""
+    from slopt.grid.feeder import load_feeder
+    from slopt.grid.powerflow import powerflow
+    from slopt.battery.cost import NEW_DEFAULT, RETIRED_DEFAULT
+    from slopt.io.instance import Instance
+    f = load_feeder("ieee33")
+    T = 96
+    h = np.arange(T) / 4
+    load = 0.9 * (0.6 + 0.4 * np.exp(-((h - 19.5) / 3) ** 2) - 0.15 * np.exp(-((h - 4) / 3) ** 2))
+    pf = powerflow(f, f.p_load_kw, f.q_load_kvar)
+    cands = f.bus_ids[np.argsort(pf.vm_pu)[:15]]
+    return Instance("free", None, f, 0.93, 1.05, 15, load, np.zeros(T), np.array([], int), np.array([]),
+                    {"new": NEW_DEFAULT, "retired": RETIRED_DEFAULT},
+                    Candidates(cands, np.full(15, 3000.0), np.full(15, 1000.0), np.zeros(15), 3, False))
+
+
+def test_free_siting_respects_max_sites():
+    res = solve_sizing(_hard_free_siting())
+    assert res.status == Status.OPTIMAL
+    per_bus = res.sizing.groupby("bus")["e_kwh"].sum()
+    assert (per_bus > 1e-6).sum() <= 3
+    assert res.ac_max_violation_pu <= 1e-4
+
+
+def test_limit_reached_is_feasible_with_gap_never_optimal():
+    from slopt.models.sizing import build_sizing_model, sizing_data
+    from slopt.solve import solve
+    d = sizing_data(_hard_free_siting())
+    d.exclusivity = True        # 2880 charge/discharge binaries make the tree search long
+    m = build_sizing_model(d)
+    res = solve(m, SolveOptions(mip_rel_gap=1e-6, highs_options={"mip_max_nodes": 1}))
+    assert res.status == Status.FEASIBLE
+    assert res.gap is not None and res.gap > 1e-6
+    assert res.bound <= res.objective
+    timed = solve(m, SolveOptions(mip_rel_gap=1e-6, time_limit_s=0.5))
+    assert timed.status in (Status.FEASIBLE, Status.ERROR)
+    if timed.status == Status.FEASIBLE:
+        assert timed.gap > 1e-6
+    else:
+        assert timed.objective is None and "no incumbent" in timed.message
