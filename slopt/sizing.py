@@ -254,7 +254,8 @@ def _sizing_table(d: SizingData, E, P) -> pd.DataFrame:
     bus_ids = d.instance.feeder.bus_ids[d.cand_idx]
     for c, bus in enumerate(bus_ids):
         for k, tech in enumerate(d.techs):
-            e_kwh, p_kw = max(float(E[c, k]), 0.0), max(float(P[c, k]), 0.0)
+            e_kwh = float(E[c, k]) if E[c, k] > 1e-9 else 0.0
+            p_kw = float(P[c, k]) if P[c, k] > 1e-9 else 0.0
             rows.append({"bus": int(bus), "technology": tech.name, "e_kwh": e_kwh, "p_kw": p_kw,
                          "cost_usd": storage_cost_usd(tech, e_kwh, p_kw)})
     return pd.DataFrame(rows)

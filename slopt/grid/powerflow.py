@@ -13,7 +13,18 @@ system load flow solutions", IEEE Trans. Power Delivery 18(3): with the path mat
 
 so one iteration is ``V = V0 - I @ Z`` with ``Z = D diag(z) D^T``, evaluated for every
 snapshot of the batch in one matrix product. Loads are constant power,
-``I = conj(S / V)``. Snapshots that have converged leave the active set.
+``I = conj(S / V)``.
+
+Implementation notes (the hot path; see ``benchmarks/powerflow.py``):
+
+* only buses that carry a load or an injection in some snapshot of the batch inject
+  current, so the fixed point is iterated on those buses alone (``Z`` restricted to them);
+  the voltages of the other buses follow from one product at the end;
+* complex numbers are split into real and imaginary parts, ``[Re I, Im I] @ [[R, X],
+  [-X, R]]``, one real matrix product per sweep with preallocated buffers;
+* snapshots that have converged (or diverged) leave the active set;
+* losses are ``Re sum_k (V0 - V_k) conj(I_k)`` = ``I^H Z I``, i.e. ``sum_b r_b |J_b|^2``
+  for the currents that produced the final voltages, without another sweep.
 """
 
 from __future__ import annotations
@@ -60,14 +71,17 @@ class PowerFlowResult:
         return bool(np.all(self.converged))
 
 
-def _dlf_matrix(feeder: Feeder) -> np.ndarray:
-    cached = feeder.__dict__.get("_dlf")
+def _dlf_parts(feeder: Feeder) -> tuple[np.ndarray, np.ndarray]:
+    """``R, X`` with ``R + jX = Z = D diag(z) D^T`` (cached on the feeder, read-only)."""
+    cached = feeder.__dict__.get("_dlf_rx")
     if cached is None:
         d = feeder.path_matrix
-        z = feeder.r_pu + 1j * feeder.x_pu
-        cached = (d * z) @ d.T  # Z[k, j] = sum of z over branches shared by paths to k and j
-        cached.setflags(write=False)
-        object.__setattr__(feeder, "_dlf", cached)
+        r = np.ascontiguousarray((d * feeder.r_pu) @ d.T)  # R[k, j] = sum of r over the shared path
+        x = np.ascontiguousarray((d * feeder.x_pu) @ d.T)
+        r.setflags(write=False)
+        x.setflags(write=False)
+        cached = (r, x)
+        object.__setattr__(feeder, "_dlf_rx", cached)
     return cached
 
 
@@ -89,8 +103,11 @@ def powerflow(
         Net load per bus (consumption positive, injections negative), in ``feeder.bus_ids``
         order. Leading dimensions (time, candidate, scenario, ...) are solved together;
         the two arrays are broadcast against each other. ``q_kvar`` defaults to zero.
+        A load at the root (the slack bus) does not change any voltage; it is added to
+        the power drawn from the substation.
     tol_pu : float
-        Convergence tolerance on the largest voltage update between sweeps.
+        Convergence tolerance: the largest change of the real or imaginary part of any bus
+        voltage between two sweeps.
     max_iter : int
         Maximum number of sweeps. Snapshots that do not converge are reported with
         ``converged = False``; they are never silently accepted.
@@ -114,47 +131,139 @@ def powerflow(
     if p.shape[-1:] != (n,):
         raise ValueError(f"powerflow: last dimension of p_kw/q_kvar must be n_bus={n}, got shape {p.shape}")
     batch_shape = p.shape[:-1]
-    s_pu = ((p + 1j * q) / (feeder.base_mva * 1e3)).reshape(-1, n)
-    s_pu[:, 0] = 0.0  # the root is the slack; a load there does not change voltages
-    n_snap = s_pu.shape[0]
-    zdlf = _dlf_matrix(feeder)
-    v0 = complex(feeder.v_root_pu)
+    kva = feeder.base_mva * 1e3
+    p2 = p.reshape(-1, n)
+    q2 = q.reshape(-1, n)
+    n_snap = p2.shape[0]
+    v0 = float(feeder.v_root_pu)
+    r_full, x_full = _dlf_parts(feeder)
 
-    v = np.full((n_snap, n), v0, dtype=complex)
+    # buses that inject current in some snapshot (the root is the slack: excluded)
+    live = np.flatnonzero((p2[:, 1:] != 0).any(axis=0) | (q2[:, 1:] != 0).any(axis=0)) + 1
+    m = live.size
+    pa = p2[:, live] / kva  # fancy indexing copies: the inputs are never written to
+    qa = q2[:, live] / kva
+    # [a, b] @ big = [Re(I Z), Im(I Z)] for I = a + jb and Z = R + jX (symmetric)
+    rl = r_full[np.ix_(live, live)]
+    xl = x_full[np.ix_(live, live)]
+    big = np.block([[rl, xl], [-xl, rl]])
+    big_all = np.block([[r_full[live], x_full[live]], [-x_full[live], r_full[live]]])
+
+    vm = np.empty((n_snap, n))
+    va_deg = np.empty((n_snap, n))
+    loss_pu = np.zeros(n_snap)
+    qloss_pu = np.zeros(n_snap)
     iters = np.zeros(n_snap, dtype=int)
     converged = np.zeros(n_snap, dtype=bool)
-    active = np.arange(n_snap)
+    # blocks of snapshots small enough for the working arrays to stay in cache
+    rows = int(np.clip(_CACHE_DOUBLES // max(1, 12 * m), 32, 4096))
     with np.errstate(all="ignore"):
-        for it in range(1, max_iter + 1):
-            va = v[active]
-            i_load = np.conj(s_pu[active] / va)
-            v_new = v0 - i_load @ zdlf  # Z is symmetric
-            delta = np.abs(v_new - va).max(axis=1)
-            v[active] = v_new
-            iters[active] = it
-            done = delta < tol_pu
-            ok = np.isfinite(delta)
-            converged[active[done & ok]] = True
-            active = active[~done & ok]
-            if active.size == 0:
-                break
-        i_load = np.conj(s_pu / v)
-        j_branch = i_load @ feeder.path_matrix  # backward sweep: current into each bus's branch
-        loss_pu = (np.abs(j_branch) ** 2 * feeder.r_pu).sum(axis=1)
-        q_loss_pu = (np.abs(j_branch) ** 2 * feeder.x_pu).sum(axis=1)
-        vm = np.abs(v)
-        va_deg = np.degrees(np.angle(v / v0))
-    finite = np.isfinite(vm).all(axis=1)
-    converged &= finite
-    kva = feeder.base_mva * 1e3
-    p_root = (s_pu.real.sum(axis=1) + loss_pu) * kva
-    q_root = (s_pu.imag.sum(axis=1) + q_loss_pu) * kva
+        for lo in range(0, n_snap, rows):
+            hi = min(lo + rows, n_snap)
+            _solve_block(
+                pa[lo:hi], qa[lo:hi], big, big_all, v0, tol_pu, max_iter,
+                vm[lo:hi], va_deg[lo:hi], loss_pu[lo:hi], qloss_pu[lo:hi], iters[lo:hi], converged[lo:hi],
+            )
+    converged &= np.isfinite(vm).all(axis=1) & np.isfinite(loss_pu)
+    loss_kw = loss_pu * kva
+    p_root = p2.sum(axis=1) + loss_kw  # includes any load at the root bus
+    q_root = q2.sum(axis=1) + qloss_pu * kva
     return PowerFlowResult(
         vm_pu=vm.reshape(*batch_shape, n),
         va_deg=va_deg.reshape(*batch_shape, n),
-        loss_kw=(loss_pu * kva).reshape(batch_shape),
+        loss_kw=loss_kw.reshape(batch_shape),
         p_root_kw=p_root.reshape(batch_shape),
         q_root_kvar=q_root.reshape(batch_shape),
         converged=converged.reshape(batch_shape),
         iterations=iters.reshape(batch_shape),
     )
+
+
+#: Size (in float64 values) of the working set of one block of snapshots (~1 MiB: L2 cache).
+_CACHE_DOUBLES = 1 << 17
+
+
+def _solve_block(pa, qa, big, big_all, v0, tol, max_iter, vm, va_deg, loss, qloss, iters, converged):
+    """Fixed-point sweeps for one block of snapshots; writes into the output views.
+
+    ``pa, qa`` (k, m): loads in p.u. at the live buses (overwritten: compacted in place).
+    State ``w = [Re V, Im V]`` and currents ``cur = [Re I, Im I]``, shape (k, 2m).
+    """
+    k0, m = pa.shape
+    n = vm.shape[1]
+    if m == 0:  # no load anywhere: flat voltage profile
+        vm[:] = v0
+        va_deg[:] = 0.0
+        converged[:] = True
+        return
+    v0vec = np.zeros(2 * m)
+    v0vec[:m] = v0
+    w = np.empty((k0, 2 * m))
+    w[:] = v0vec
+    wn = np.empty((k0, 2 * m))
+    cur = np.empty((k0, 2 * m))
+    tmp = np.empty((k0, m))
+    inv = np.empty((k0, m))
+    w_out = np.empty((k0, 2 * m))  # final voltages at the live buses
+    cur_out = np.empty((k0, 2 * m))  # the currents that produced them
+    active = np.arange(k0)
+    k = k0
+    for it in range(1, max_iter + 1):
+        e, f = w[:k, :m], w[:k, m:]
+        a, b, t, iv, P, Q = cur[:k, :m], cur[:k, m:], tmp[:k], inv[:k], pa[:k], qa[:k]
+        # I = conj(S / V) = (P e + Q f + j (P f - Q e)) / |V|^2
+        np.multiply(e, e, out=iv)
+        np.multiply(f, f, out=t)
+        iv += t
+        np.reciprocal(iv, out=iv)
+        np.multiply(P, e, out=a)
+        np.multiply(Q, f, out=t)
+        a += t
+        a *= iv
+        np.multiply(P, f, out=b)
+        np.multiply(Q, e, out=t)
+        b -= t
+        b *= iv
+        # V = V0 - I Z
+        wk = wn[:k]
+        np.matmul(cur[:k], big, out=wk)
+        np.subtract(v0vec, wk, out=wk)
+        d = w[:k]
+        np.subtract(wk, d, out=d)
+        np.abs(d, out=d)
+        delta = d.max(axis=1)
+        w, wn = wn, w  # w[:k] is the new iterate
+        iters[active] = it
+        done = delta < tol
+        stop = done | ~np.isfinite(delta)
+        if stop.any():
+            idx = active[stop]
+            w_out[idx] = w[:k][stop]
+            cur_out[idx] = cur[:k][stop]
+            converged[idx[done[stop]]] = True
+            keep = ~stop
+            active = active[keep]
+            if active.size == 0:
+                break
+            nk = active.size
+            w[:nk] = w[:k][keep]  # compact the working arrays in place
+            pa[:nk] = pa[:k][keep]
+            qa[:nk] = qa[:k][keep]
+            k = nk
+    else:  # max_iter reached: keep the last iterate, reported as not converged
+        w_out[active] = w[:k]
+        cur_out[active] = cur[:k]
+
+    # all buses: V = V0 - I_live Z[live, :]
+    v_all = cur_out @ big_all
+    np.negative(v_all, out=v_all)
+    v_all[:, :n] += v0
+    np.hypot(v_all[:, :n], v_all[:, n:], out=vm)
+    np.arctan2(v_all[:, n:], v_all[:, :n], out=va_deg)
+    np.degrees(va_deg, out=va_deg)
+    # losses I^H Z I = sum_k (V0 - V_k) conj(I_k) = sum_b z_b |J_b|^2
+    a, b = cur_out[:, :m], cur_out[:, m:]
+    de = v0 - w_out[:, :m]
+    f = w_out[:, m:]
+    loss[:] = (de * a - f * b).sum(axis=1)
+    qloss[:] = -(f * a + de * b).sum(axis=1)
