@@ -19,7 +19,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(BIN)/slopt validate $(INSTANCE) --report
+	$(BIN)/slopt solve $(INSTANCE)
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q

@@ -1,7 +1,8 @@
 """The ``slopt`` command line (typer + rich).
 
-Commands: ``slopt validate INSTANCE [--report]`` and ``slopt info``; ``solve``, ``dispatch``
-and ``bench`` register on the same :data:`app` (one function per command below).
+Commands: ``slopt validate INSTANCE [--report]``, ``slopt solve INSTANCE [--method milp]
+[--out DIR] [--time-limit S] [--gap G]`` and ``slopt info``; later commands (``dispatch``,
+``bench``) register on the same :data:`app` (one function per command below).
 
 :func:`main` is the entry point. It turns any :class:`~slopt.errors.SloptError` into one
 line ``error: <message>`` on stderr and the error's exit code (DESIGN section 11: 2 bad
@@ -150,6 +151,105 @@ def validate(
         if extra[1]:
             raise SolverError(f"{instance}: base-case power flow did not converge at {extra[1]} of {inst.n_steps} steps")
     console.print(escape(f"{instance}: ok"))
+
+
+# ----------------------------------------------------------------------------- solve
+def sizing_table(res) -> Table:
+    """The plan in the shape of seed 002 Table 2, with totals."""
+    t = Table(title=f"sizing plan: {escape(res.instance.name)} ({res.method})", header_style="bold")
+    for col in ("bus", "quantity", "new", "retired", "total"):
+        t.add_column(col, justify="right" if col not in ("quantity",) else "left")
+    t2 = res.table2()
+    if t2.empty:
+        t.add_row("-", "no storage needed", "", "", "")
+        return t
+    fmt = {"Capacity (kWh)": "{:,.1f}", "Power (kW)": "{:,.1f}", "Cost ($)": "{:,.0f}"}
+    for (bus, qty), row in t2.iterrows():
+        t.add_row(str(bus), qty, *(fmt[qty].format(row.get(c, 0.0)) for c in ("new", "retired", "total")))
+    s = res.sizing
+    tot = s.groupby("technology")[["e_kwh", "p_kw", "cost_usd"]].sum()
+    get = lambda tech, col: float(tot.loc[tech, col]) if tech in tot.index else 0.0
+    for col, qty in (("e_kwh", "Capacity (kWh)"), ("p_kw", "Power (kW)"), ("cost_usd", "Cost ($)")):
+        t.add_row("[bold]all[/bold]", f"[bold]{qty}[/bold]",
+                  *(fmt[qty].format(v) for v in (get("new", col), get("retired", col), float(s[col].sum()))))
+    return t
+
+
+def run_summary(res) -> Table:
+    t = Table(title="solve", header_style="bold", show_header=False)
+    t.add_column("item", style="bold")
+    t.add_column("value")
+    color = {"optimal": "green", "feasible": "yellow"}.get(str(res.status), "red")
+    _row(t, "status", f"[{color}]{res.status}[/{color}]", markup=True)
+    if res.objective_usd is not None:
+        _row(t, "objective", f"$ {res.objective_usd:,.2f}")
+        _row(t, "bound / gap", f"$ {res.bound_usd:,.2f} / {100 * (res.gap or 0.0):.4f} %")
+    _row(t, "AC check", f"max band violation {res.ac_max_violation_pu:.2e} p.u. after {res.rounds} round(s)")
+    v = res.voltages
+    if not v.empty:
+        _row(t, "AC voltage range", f"{v['vm_ac_pu'].min():.4f} - {v['vm_ac_pu'].max():.4f} p.u. "
+             f"(without storage {v['vm_base_ac_pu'].min():.4f} - {v['vm_base_ac_pu'].max():.4f})")
+    _row(t, "time", f"build {res.build_s:.2f} s, solve {res.solve_s:.2f} s")
+    if res.message:
+        _row(t, "note", res.message)
+    return t
+
+
+@app.command()
+def solve(
+    instance: Path = typer.Argument(..., help="Instance TOML file.", show_default=False),
+    method: str = typer.Option("milp", "--method", help="milp (exact, Pyomo + HiGHS)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory [default: out/<instance name>]."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="HiGHS time limit per round (s)."),
+    gap: float = typer.Option(1e-3, "--gap", help="Relative MIP gap (1e-3 = 0.1 %)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="HiGHS threads."),
+    seed: int = typer.Option(0, "--seed", help="HiGHS random seed."),
+    objective: str = typer.Option("capex", "--objective", help="capex (seed 002 Eq. 2) or annualised."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots."),
+) -> None:
+    """Size storage for an instance; print the plan and write CSV, JSON and PNG results."""
+    from slopt.errors import InfeasibleError, InstanceError
+    from slopt.io.loader import load_instance
+
+    if method not in ("milp",):
+        raise InstanceError.at(None, "--method", method, "unknown or not yet available method; use milp")
+    if objective not in ("capex", "annualised"):
+        raise InstanceError.at(None, "--objective", objective, "must be capex or annualised")
+    if time_limit is not None and not time_limit > 0:
+        raise InstanceError.at(None, "--time-limit", time_limit, "must be > 0")
+    if not 0 <= gap < 1:
+        raise InstanceError.at(None, "--gap", gap, "must be in [0, 1)")
+    inst = load_instance(instance)
+
+    from slopt.report import atomic_write_text, write_sizing_result
+    from slopt.sizing import SizingOptions, solve_sizing
+    from slopt.solve import SolveOptions, Status
+
+    opts = SizingOptions(solver=SolveOptions(time_limit_s=time_limit, mip_rel_gap=gap, threads=threads, seed=seed),
+                         objective=objective)
+    console = _console()
+    with console.status(f"solving {escape(inst.name)} with HiGHS ...") as status:
+        def progress(rnd, info):
+            status.update(f"round {rnd}: objective $ {info['objective_usd']:,.0f}, "
+                          f"AC violation {info['ac_max_violation_pu']:.1e} p.u.")
+        res = solve_sizing(inst, method=method, options=opts, progress=progress)
+    out_dir = out if out is not None else Path("out") / inst.name
+    console.print(run_summary(res))
+    if res.status == Status.INFEASIBLE:
+        if res.diagnosis is not None and not res.diagnosis.empty:
+            d = Table(title="buses and steps that cannot be held", header_style="bold")
+            for col in ("bus", "time (h)", "side", "limit (p.u.)", "shortfall (p.u.)"):
+                d.add_column(col, justify="right")
+            for _, r in res.diagnosis.head(15).iterrows():
+                d.add_row(str(r["bus"]), f"{r['time_h']:g}", r["side"], f"{r['limit_pu']:.4f}", f"{r['shortfall_pu']:.4f}")
+            console.print(d)
+            atomic_write_text(out_dir / "diagnosis.csv", res.diagnosis.to_csv(index=False))
+        raise InfeasibleError(f"{instance}: {res.message}")
+    if res.objective_usd is None:
+        raise SolverError(f"{instance}: solver returned {res.status}: {res.message or 'no solution'}")
+    console.print(sizing_table(res))
+    files = write_sizing_result(res, out_dir, plots=plots)
+    console.print(escape(f"wrote {', '.join(p.name for p in files)} to {out_dir}"))
 
 
 # ----------------------------------------------------------------------------- info

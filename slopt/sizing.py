@@ -108,6 +108,8 @@ class SizingResult:
         long = s.melt(id_vars=["bus", "technology"], value_vars=["e_kwh", "p_kw", "cost_usd"], var_name="quantity")
         wide = long.pivot_table(index=["bus", "quantity"], columns="technology", values="value", aggfunc="sum").fillna(0.0)
         wide["total"] = wide.sum(axis=1)
+        order = {"e_kwh": 0, "p_kw": 1, "cost_usd": 2}
+        wide = wide.sort_index(level=[0, 1], key=lambda ix: ix.map(order) if ix.name == "quantity" else ix)
         wide = wide.rename(index={"e_kwh": "Capacity (kWh)", "p_kw": "Power (kW)", "cost_usd": "Cost ($)"})
         return wide
 

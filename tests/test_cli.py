@@ -102,3 +102,46 @@ def test_main_maps_slopt_errors_in_process(tmp_path, capsys):
     err = capsys.readouterr()
     assert err.out == ""
     assert err.err.count("\n") == 1 and err.err.startswith("error: ")
+
+
+# ----------------------------------------------------------------------------- solve
+def test_solve_default_instance_writes_results(tmp_path):
+    out = tmp_path / "res"
+    r = run("solve", DEFAULT, "--out", out, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "optimal" in r.stdout and "Capacity (kWh)" in r.stdout and "Cost ($)" in r.stdout
+    for name in ("sizing.csv", "dispatch.csv", "voltages.csv", "result.json", "power.png", "voltages.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert not list(out.glob("*.tmp"))                       # atomic writes leave no temporaries
+    import json
+    import pandas as pd
+    res = json.loads((out / "result.json").read_text())
+    sizing = pd.read_csv(out / "sizing.csv")
+    assert res["status"] == "optimal"
+    assert res["objective_usd"] == pytest.approx(sizing["cost_usd"].sum(), rel=1e-6)
+    volts = pd.read_csv(out / "voltages.csv")
+    assert volts["vm_ac_pu"].min() >= 0.93 - 1e-4           # the AC check holds the band
+    assert volts["vm_base_ac_pu"].min() < 0.93               # and storage was needed
+
+
+def test_solve_infeasible_exits_3_and_explains(tmp_path):
+    inst = _copy(tmp_path)
+    text = inst.read_text().replace("p_max_kw = 200.0", "p_max_kw = 5.0")
+    inst.write_text(text)
+    out = tmp_path / "res"
+    r = run("solve", inst, "--out", out, cwd=tmp_path)
+    assert r.returncode == 3, r.stderr
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "infeasible" in err[0]
+    assert "bus" in err[0] and "p.u." in err[0]
+    assert "cannot be held" in r.stdout
+    assert "Traceback" not in r.stdout + r.stderr
+    assert not (out / "sizing.csv").exists()
+
+
+def test_solve_bad_option_exits_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "res"
+    r = run("solve", DEFAULT, "--method", "simplex", "--out", out, cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error:") and "--method = 'simplex'" in r.stderr
+    assert not out.exists()

@@ -71,17 +71,15 @@ class PowerFlowResult:
         return bool(np.all(self.converged))
 
 
-def _dlf_parts(feeder: Feeder) -> tuple[np.ndarray, np.ndarray]:
-    """``R, X`` with ``R + jX = Z = D diag(z) D^T`` (cached on the feeder, read-only)."""
-    cached = feeder.__dict__.get("_dlf_rx")
+def _dlf_matrix(feeder: Feeder) -> np.ndarray:
+    """``Z = D diag(r + jx) D^T``: ``Z[k, j]`` sums the impedance of the path shared by buses
+    k and j. Cached on the feeder, read-only."""
+    cached = feeder.__dict__.get("_dlf")
     if cached is None:
         d = feeder.path_matrix
-        r = np.ascontiguousarray((d * feeder.r_pu) @ d.T)  # R[k, j] = sum of r over the shared path
-        x = np.ascontiguousarray((d * feeder.x_pu) @ d.T)
-        r.setflags(write=False)
-        x.setflags(write=False)
-        cached = (r, x)
-        object.__setattr__(feeder, "_dlf_rx", cached)
+        cached = (d * (feeder.r_pu + 1j * feeder.x_pu)) @ d.T
+        cached.setflags(write=False)
+        object.__setattr__(feeder, "_dlf", cached)
     return cached
 
 
@@ -136,18 +134,18 @@ def powerflow(
     q2 = q.reshape(-1, n)
     n_snap = p2.shape[0]
     v0 = float(feeder.v_root_pu)
-    r_full, x_full = _dlf_parts(feeder)
+    z_full = _dlf_matrix(feeder)
 
     # buses that inject current in some snapshot (the root is the slack: excluded)
     live = np.flatnonzero((p2[:, 1:] != 0).any(axis=0) | (q2[:, 1:] != 0).any(axis=0)) + 1
     m = live.size
-    pa = p2[:, live] / kva  # fancy indexing copies: the inputs are never written to
-    qa = q2[:, live] / kva
-    # [a, b] @ big = [Re(I Z), Im(I Z)] for I = a + jb and Z = R + jX (symmetric)
-    rl = r_full[np.ix_(live, live)]
-    xl = x_full[np.ix_(live, live)]
-    big = np.block([[rl, xl], [-xl, rl]])
-    big_all = np.block([[r_full[live], x_full[live]], [-x_full[live], r_full[live]]])
+    s_conj = np.empty((n_snap, m), dtype=complex)  # conj(S) in p.u. at the live buses
+    s_conj.real = p2[:, live]
+    s_conj.imag = q2[:, live]
+    s_conj.imag *= -1.0
+    s_conj /= kva
+    z_live = np.ascontiguousarray(z_full[np.ix_(live, live)])
+    z_rows = np.ascontiguousarray(z_full[live])
 
     vm = np.empty((n_snap, n))
     va_deg = np.empty((n_snap, n))
@@ -161,7 +159,7 @@ def powerflow(
         for lo in range(0, n_snap, rows):
             hi = min(lo + rows, n_snap)
             _solve_block(
-                pa[lo:hi], qa[lo:hi], big, big_all, v0, tol_pu, max_iter,
+                s_conj[lo:hi], z_live, z_rows, v0, tol_pu, max_iter,
                 vm[lo:hi], va_deg[lo:hi], loss_pu[lo:hi], qloss_pu[lo:hi], iters[lo:hi], converged[lo:hi],
             )
     converged &= np.isfinite(vm).all(axis=1) & np.isfinite(loss_pu)
@@ -183,62 +181,44 @@ def powerflow(
 _CACHE_DOUBLES = 1 << 17
 
 
-def _solve_block(pa, qa, big, big_all, v0, tol, max_iter, vm, va_deg, loss, qloss, iters, converged):
-    """Fixed-point sweeps for one block of snapshots; writes into the output views.
+def _solve_block(s_conj, z_live, z_rows, v0, tol, max_iter, vm, va_deg, loss, qloss, iters, converged):
+    """Fixed-point sweeps ``V = V0 - conj(S / V) Z`` for one block of snapshots.
 
-    ``pa, qa`` (k, m): loads in p.u. at the live buses (overwritten: compacted in place).
-    State ``w = [Re V, Im V]`` and currents ``cur = [Re I, Im I]``, shape (k, 2m).
+    ``s_conj`` (k, m): conjugate loads in p.u. at the live buses (compacted in place as
+    snapshots converge). Results are written into the output views.
     """
-    k0, m = pa.shape
-    n = vm.shape[1]
+    k0, m = s_conj.shape
     if m == 0:  # no load anywhere: flat voltage profile
         vm[:] = v0
         va_deg[:] = 0.0
         converged[:] = True
         return
-    v0vec = np.zeros(2 * m)
-    v0vec[:m] = v0
-    w = np.empty((k0, 2 * m))
-    w[:] = v0vec
-    wn = np.empty((k0, 2 * m))
-    cur = np.empty((k0, 2 * m))
-    tmp = np.empty((k0, m))
-    inv = np.empty((k0, m))
-    w_out = np.empty((k0, 2 * m))  # final voltages at the live buses
-    cur_out = np.empty((k0, 2 * m))  # the currents that produced them
+    v = np.full((k0, m), v0, dtype=complex)
+    vn = np.empty((k0, m), dtype=complex)
+    cur = np.empty((k0, m), dtype=complex)
+    tmp = np.empty((k0, m), dtype=complex)
+    v_out = np.empty((k0, m), dtype=complex)  # final voltages at the live buses
+    cur_out = np.empty((k0, m), dtype=complex)  # the load currents that produced them
     active = np.arange(k0)
     k = k0
     for it in range(1, max_iter + 1):
-        e, f = w[:k, :m], w[:k, m:]
-        a, b, t, iv, P, Q = cur[:k, :m], cur[:k, m:], tmp[:k], inv[:k], pa[:k], qa[:k]
-        # I = conj(S / V) = (P e + Q f + j (P f - Q e)) / |V|^2
-        np.multiply(e, e, out=iv)
-        np.multiply(f, f, out=t)
-        iv += t
-        np.reciprocal(iv, out=iv)
-        np.multiply(P, e, out=a)
-        np.multiply(Q, f, out=t)
-        a += t
-        a *= iv
-        np.multiply(P, f, out=b)
-        np.multiply(Q, e, out=t)
-        b -= t
-        b *= iv
-        # V = V0 - I Z
-        wk = wn[:k]
-        np.matmul(cur[:k], big, out=wk)
-        np.subtract(v0vec, wk, out=wk)
-        d = w[:k]
-        np.subtract(wk, d, out=d)
+        t = tmp[:k]
+        np.conjugate(v[:k], out=t)
+        np.divide(s_conj[:k], t, out=cur[:k])  # I = conj(S / V)
+        wk = vn[:k]
+        np.matmul(cur[:k], z_live, out=wk)  # Z is symmetric
+        np.subtract(v0, wk, out=wk)  # V = V0 - I Z
+        np.subtract(wk, v[:k], out=t)
+        d = t.view(float)
         np.abs(d, out=d)
-        delta = d.max(axis=1)
-        w, wn = wn, w  # w[:k] is the new iterate
+        delta = d.max(axis=1)  # largest change of Re V or Im V
+        v, vn = vn, v  # v[:k] is the new iterate
         iters[active] = it
         done = delta < tol
         stop = done | ~np.isfinite(delta)
         if stop.any():
             idx = active[stop]
-            w_out[idx] = w[:k][stop]
+            v_out[idx] = v[:k][stop]
             cur_out[idx] = cur[:k][stop]
             converged[idx[done[stop]]] = True
             keep = ~stop
@@ -246,24 +226,23 @@ def _solve_block(pa, qa, big, big_all, v0, tol, max_iter, vm, va_deg, loss, qlos
             if active.size == 0:
                 break
             nk = active.size
-            w[:nk] = w[:k][keep]  # compact the working arrays in place
-            pa[:nk] = pa[:k][keep]
-            qa[:nk] = qa[:k][keep]
+            v[:nk] = v[:k][keep]  # compact the working arrays in place
+            s_conj[:nk] = s_conj[:k][keep]
             k = nk
     else:  # max_iter reached: keep the last iterate, reported as not converged
-        w_out[active] = w[:k]
+        v_out[active] = v[:k]
         cur_out[active] = cur[:k]
 
     # all buses: V = V0 - I_live Z[live, :]
-    v_all = cur_out @ big_all
-    np.negative(v_all, out=v_all)
-    v_all[:, :n] += v0
-    np.hypot(v_all[:, :n], v_all[:, n:], out=vm)
-    np.arctan2(v_all[:, n:], v_all[:, :n], out=va_deg)
+    v_all = cur_out @ z_rows
+    np.subtract(v0, v_all, out=v_all)
+    np.abs(v_all, out=vm)
+    np.arctan2(v_all.imag, v_all.real, out=va_deg)
     np.degrees(va_deg, out=va_deg)
     # losses I^H Z I = sum_k (V0 - V_k) conj(I_k) = sum_b z_b |J_b|^2
-    a, b = cur_out[:, :m], cur_out[:, m:]
-    de = v0 - w_out[:, :m]
-    f = w_out[:, m:]
-    loss[:] = (de * a - f * b).sum(axis=1)
-    qloss[:] = -(f * a + de * b).sum(axis=1)
+    np.subtract(v0, v_out, out=v_out)
+    np.conjugate(cur_out, out=cur_out)
+    v_out *= cur_out
+    s_loss = v_out.sum(axis=1)
+    loss[:] = s_loss.real
+    qloss[:] = s_loss.imag
