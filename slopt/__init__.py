@@ -29,3 +29,16 @@ __all__ = [
     "Feeder", "load_feeder", "powerflow", "PowerFlowResult",
     "Instance", "Candidates", "load_instance",
 ]
+
+
+_LAZY = {"solve_sizing": "slopt.sizing", "SizingOptions": "slopt.sizing", "SizingResult": "slopt.sizing",
+         "SolveOptions": "slopt.solve", "Status": "slopt.solve"}
+
+
+def __getattr__(name):
+    """Lazy exports of the Pyomo-backed API, so ``import slopt`` stays light."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'slopt' has no attribute {name!r}")
