@@ -122,3 +122,33 @@ def test_resolutions_60_15_5_give_consistent_plans():
 def slopt_root():
     from pathlib import Path
     return Path(__file__).resolve().parents[1]
+
+
+def test_default_instance_plan_costs_and_ac_band_recomputed_independently():
+    import slopt
+    inst = slopt.load_instance(slopt_root() / "instances" / "ieee33-hybrid.toml")
+    res = solve_sizing(inst)
+    assert res.status == Status.OPTIMAL and res.gap <= 1e-3
+    # Table 2 cost identity, with Table 1 coefficients written out by hand ($/kWh, $/kW)
+    per_kwh = {"new": 1000 * (1 + 0.1 + 0.3 + 0.01 + 0.1), "retired": 1000 * (0.5 + 0.1 + 0.3 + 0.015 + 0.1)}
+    per_kw = {"new": 300.0, "retired": 200.0}
+    for _, r in res.sizing.iterrows():
+        assert r["cost_usd"] == pytest.approx(r["e_kwh"] * per_kwh[r["technology"]] + r["p_kw"] * per_kw[r["technology"]],
+                                              rel=1e-9, abs=1e-6)
+    assert res.objective_usd == pytest.approx(res.sizing["cost_usd"].sum(), rel=1e-6)
+    # Re-run the AC sweep on (net load + dispatched storage power) from the dispatch table
+    p_kw, q_kvar = inst.net_load_kw()
+    net = res.dispatch.groupby(["time_h", "bus"])["p_net_kw"].sum().unstack("bus")
+    idx = inst.feeder.index_of(net.columns.to_numpy())
+    p_kw[:, idx] += net.to_numpy()
+    pf = slopt.powerflow(inst.feeder, p_kw, q_kvar)
+    assert pf.converged.all()
+    assert pf.vm_pu.min() >= 0.93 - 1e-4
+    assert pf.vm_pu.max() <= 1.05 + 1e-4
+    # and the plan respects the technology limits: retired C-rate 0.5 on SOH 0.8, power ratings
+    s = res.sizing.set_index(["bus", "technology"])
+    for (bus, tech), r in s.iterrows():
+        c = 1.0 if tech == "new" else 0.5 * 0.8
+        assert r["p_kw"] <= c * r["e_kwh"] + 1e-6
+        d = res.dispatch[(res.dispatch["bus"] == bus) & (res.dispatch["technology"] == tech)]
+        assert d["p_charge_kw"].max() <= r["p_kw"] + 1e-6 and d["p_discharge_kw"].max() <= r["p_kw"] + 1e-6
