@@ -15,16 +15,16 @@ so one iteration is ``V = V0 - I @ Z`` with ``Z = D diag(z) D^T``, evaluated for
 snapshot of the batch in one matrix product. Loads are constant power,
 ``I = conj(S / V)``.
 
-Implementation notes (the hot path; see ``benchmarks/powerflow.py``):
+Implementation notes (the hot path; measured by ``benchmarks/powerflow.py``):
 
 * only buses that carry a load or an injection in some snapshot of the batch inject
   current, so the fixed point is iterated on those buses alone (``Z`` restricted to them);
   the voltages of the other buses follow from one product at the end;
-* complex numbers are split into real and imaginary parts, ``[Re I, Im I] @ [[R, X],
-  [-X, R]]``, one real matrix product per sweep with preallocated buffers;
-* snapshots that have converged (or diverged) leave the active set;
-* losses are ``Re sum_k (V0 - V_k) conj(I_k)`` = ``I^H Z I``, i.e. ``sum_b r_b |J_b|^2``
-  for the currents that produced the final voltages, without another sweep.
+* the batch is cut into blocks of snapshots whose working arrays fit in the CPU cache
+  (the element-wise steps are memory-bound; the matrix product runs near BLAS peak);
+* snapshots that have converged (or diverged) leave the active set of their block;
+* losses are ``sum_k (V0 - V_k) conj(I_k)`` = ``I^H Z I`` = ``sum_b z_b |J_b|^2`` for the
+  currents that produced the final voltages, so no extra sweep is needed.
 """
 
 from __future__ import annotations
@@ -122,6 +122,8 @@ def powerflow(
     >>> round(float(pf.vm_pu.min()), 5), round(float(pf.loss_kw), 2)
     (0.91309, 202.68)
     """
+    if int(max_iter) < 1 or not tol_pu > 0:
+        raise ValueError(f"powerflow: need max_iter >= 1 and tol_pu > 0, got {max_iter}, {tol_pu}")
     n = feeder.n_bus
     p = np.asarray(p_kw, dtype=float)
     q = np.zeros_like(p) if q_kvar is None else np.asarray(q_kvar, dtype=float)
@@ -137,13 +139,9 @@ def powerflow(
     z_full = _dlf_matrix(feeder)
 
     # buses that inject current in some snapshot (the root is the slack: excluded)
-    live = np.flatnonzero((p2[:, 1:] != 0).any(axis=0) | (q2[:, 1:] != 0).any(axis=0)) + 1
+    live = np.flatnonzero(np.any(p2, axis=0) | np.any(q2, axis=0))
+    live = live[live > 0]
     m = live.size
-    s_conj = np.empty((n_snap, m), dtype=complex)  # conj(S) in p.u. at the live buses
-    s_conj.real = p2[:, live]
-    s_conj.imag = q2[:, live]
-    s_conj.imag *= -1.0
-    s_conj /= kva
     z_live = np.ascontiguousarray(z_full[np.ix_(live, live)])
     z_rows = np.ascontiguousarray(z_full[live])
 
@@ -154,12 +152,17 @@ def powerflow(
     iters = np.zeros(n_snap, dtype=int)
     converged = np.zeros(n_snap, dtype=bool)
     # blocks of snapshots small enough for the working arrays to stay in cache
-    rows = int(np.clip(_CACHE_DOUBLES // max(1, 12 * m), 32, 4096))
+    rows = int(np.clip(_CACHE_DOUBLES // max(1, 12 * m), 32, 4096))  # ~7 complex arrays of (rows, m)
     with np.errstate(all="ignore"):
         for lo in range(0, n_snap, rows):
             hi = min(lo + rows, n_snap)
+            s_conj = np.empty((hi - lo, m), dtype=complex)  # conj(S) in p.u. at the live buses
+            s_conj.real = p2[lo:hi, live]
+            s_conj.imag = q2[lo:hi, live]
+            s_conj *= complex(1.0 / kva)
+            np.conjugate(s_conj, out=s_conj)
             _solve_block(
-                s_conj[lo:hi], z_live, z_rows, v0, tol_pu, max_iter,
+                s_conj, z_live, z_rows, v0, tol_pu, int(max_iter),
                 vm[lo:hi], va_deg[lo:hi], loss_pu[lo:hi], qloss_pu[lo:hi], iters[lo:hi], converged[lo:hi],
             )
     converged &= np.isfinite(vm).all(axis=1) & np.isfinite(loss_pu)
@@ -177,8 +180,8 @@ def powerflow(
     )
 
 
-#: Size (in float64 values) of the working set of one block of snapshots (~1 MiB: L2 cache).
-_CACHE_DOUBLES = 1 << 17
+#: Working-set size (in float64 values) of one block of snapshots (4 MiB; tuned on ieee33-141).
+_CACHE_DOUBLES = 1 << 19
 
 
 def _solve_block(s_conj, z_live, z_rows, v0, tol, max_iter, vm, va_deg, loss, qloss, iters, converged):

@@ -156,6 +156,38 @@ def test_inputs_not_mutated():
     np.testing.assert_array_equal(q, q0)
 
 
+def test_no_load_is_flat_and_converged():
+    f = load_feeder("ieee33")
+    res = powerflow(f, np.zeros((2, f.n_bus)))
+    assert res.all_converged
+    np.testing.assert_array_equal(res.vm_pu, 1.0)
+    np.testing.assert_array_equal(res.loss_kw, 0.0)
+    # one empty snapshot next to a loaded one: exact flat profile, zero losses
+    res = powerflow(f, np.stack([np.zeros(f.n_bus), f.p_load_kw]), np.stack([np.zeros(f.n_bus), f.q_load_kvar]))
+    assert res.all_converged and res.vm_pu[0].min() == 1.0 and res.loss_kw[0] == 0.0
+    assert res.vm_pu[1].min() < 0.92
+
+
+def test_max_iter_reached_is_not_converged():
+    f = load_feeder("ieee33")
+    res = powerflow(f, f.p_load_kw, f.q_load_kvar, max_iter=3)
+    assert not res.converged and res.iterations == 3
+    assert np.all(np.isfinite(res.vm_pu))  # the last iterate is reported, flagged
+    with pytest.raises(ValueError):
+        powerflow(f, f.p_load_kw, max_iter=0)
+
+
+def test_tolerance_is_met():
+    """A looser tolerance stops earlier; both agree with a very tight solve to about tol."""
+    f = load_feeder("ieee141")
+    tight = powerflow(f, f.p_load_kw, f.q_load_kvar, tol_pu=1e-14)
+    for tol in (1e-6, 1e-10):
+        res = powerflow(f, f.p_load_kw, f.q_load_kvar, tol_pu=tol)
+        assert res.converged
+        assert np.abs(res.vm_pu - tight.vm_pu).max() < 10 * tol
+    assert powerflow(f, f.p_load_kw, f.q_load_kvar, tol_pu=1e-6).iterations < tight.iterations
+
+
 def test_wrong_shape_refused():
     f = load_feeder("ieee33")
     with pytest.raises(ValueError, match="n_bus=33"):
