@@ -183,8 +183,13 @@ def run_summary(res) -> Table:
     _row(t, "status", f"[{color}]{res.status}[/{color}]", markup=True)
     if res.objective_usd is not None:
         _row(t, "objective", f"$ {res.objective_usd:,.2f}")
-        _row(t, "bound / gap", f"$ {res.bound_usd:,.2f} / {100 * (res.gap or 0.0):.4f} %")
-    _row(t, "AC check", f"max band violation {res.ac_max_violation_pu:.2e} p.u. after {res.rounds} round(s)")
+        if res.bound_usd is not None:
+            _row(t, "bound / gap", f"$ {res.bound_usd:,.2f} / {100 * (res.gap or 0.0):.4f} %")
+    if res.method == "milp":
+        _row(t, "AC check", f"max band violation {res.ac_max_violation_pu:.2e} p.u. after {res.rounds} round(s)")
+    else:
+        _row(t, "AC check", f"max band violation {res.ac_max_violation_pu:.2e} p.u. in the closed-loop MFAC day")
+        _row(t, "evaluations", f"{res.n_evals} ({res.n_evals / max(res.solve_s, 1e-9):,.0f} per s)")
     v = res.voltages
     if not v.empty:
         _row(t, "AC voltage range", f"{v['vm_ac_pu'].min():.4f} - {v['vm_ac_pu'].max():.4f} p.u. "
@@ -198,21 +203,29 @@ def run_summary(res) -> Table:
 @app.command()
 def solve(
     instance: Path = typer.Argument(..., help="Instance TOML file.", show_default=False),
-    method: str = typer.Option("milp", "--method", help="milp (exact, Pyomo + HiGHS)."),
+    method: str = typer.Option("milp", "--method", help="milp (exact, Pyomo + HiGHS), or dbo, pso, ga (bilevel with MFAC)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory [default: out/<instance name>]."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="HiGHS time limit per round (s)."),
     gap: float = typer.Option(1e-3, "--gap", help="Relative MIP gap (1e-3 = 0.1 %)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="HiGHS threads."),
-    seed: int = typer.Option(0, "--seed", help="HiGHS random seed."),
+    seed: int = typer.Option(1, "--seed", help="Random seed (HiGHS and the heuristics)."),
     objective: str = typer.Option("capex", "--objective", help="capex (seed 002 Eq. 2) or annualised."),
+    pop: int = typer.Option(30, "--pop", help="Heuristics: population size."),
+    gens: int = typer.Option(50, "--gens", help="Heuristics: generations."),
+    variant: str = typer.Option("unbiased", "--variant", help="DBO variant: unbiased or paper."),
+    compare: bool = typer.Option(True, "--compare/--no-compare", help="Heuristics: also solve the MILP and report the gap."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots."),
 ) -> None:
     """Size storage for an instance; print the plan and write CSV, JSON and PNG results."""
     from slopt.errors import InfeasibleError, InstanceError
     from slopt.io.loader import load_instance
 
-    if method not in ("milp",):
-        raise InstanceError.at(None, "--method", method, "unknown or not yet available method; use milp")
+    if method not in ("milp", "dbo", "pso", "ga"):
+        raise InstanceError.at(None, "--method", method, "unknown method; use milp, dbo, pso or ga")
+    if variant not in ("unbiased", "paper"):
+        raise InstanceError.at(None, "--variant", variant, "must be unbiased or paper")
+    if pop < 4 or gens < 1:
+        raise InstanceError.at(None, "--pop/--gens", f"{pop}/{gens}", "need pop >= 4 and gens >= 1")
     if objective not in ("capex", "annualised"):
         raise InstanceError.at(None, "--objective", objective, "must be capex or annualised")
     if time_limit is not None and not time_limit > 0:
@@ -222,17 +235,34 @@ def solve(
     inst = load_instance(instance)
 
     from slopt.report import atomic_write_text, write_sizing_result
-    from slopt.sizing import SizingOptions, solve_sizing
+    from slopt.sizing import HeuristicOptions, SizingOptions, solve_sizing
     from slopt.solve import SolveOptions, Status
 
     opts = SizingOptions(solver=SolveOptions(time_limit_s=time_limit, mip_rel_gap=gap, threads=threads, seed=seed),
-                         objective=objective)
+                         objective=objective,
+                         heuristic=HeuristicOptions(pop_size=pop, n_gen=gens, seed=seed, variant=variant))
     console = _console()
-    with console.status(f"solving {escape(inst.name)} with HiGHS ...") as status:
-        def progress(rnd, info):
-            status.update(f"round {rnd}: objective $ {info['objective_usd']:,.0f}, "
-                          f"AC violation {info['ac_max_violation_pu']:.1e} p.u.")
-        res = solve_sizing(inst, method=method, options=opts, progress=progress)
+    milp_res = None
+    if method == "milp":
+        with console.status(f"solving {escape(inst.name)} with HiGHS ...") as status:
+            def progress(rnd, info):
+                status.update(f"round {rnd}: objective $ {info['objective_usd']:,.0f}, "
+                              f"AC violation {info['ac_max_violation_pu']:.1e} p.u.")
+            res = solve_sizing(inst, method=method, options=opts, progress=progress)
+    else:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} gen"),
+                      TimeElapsedColumn(), console=console, transient=True) as bar:
+            task = bar.add_task(f"{method} on {escape(inst.name)}", total=gens)
+
+            def progress(gen, info):
+                bar.update(task, completed=gen,
+                           description=f"{method}: best $ {info['best_cost_usd']:,.0f}, viol {info['best_max_violation_pu']:.1e}")
+            res = solve_sizing(inst, method=method, options=opts, progress=progress)
+        if compare:
+            with console.status("solving the MILP for the gap ..."):
+                milp_res = solve_sizing(inst, method="milp", options=opts)
     out_dir = out if out is not None else Path("out") / inst.name
     console.print(run_summary(res))
     if res.status == Status.INFEASIBLE:
@@ -247,9 +277,15 @@ def solve(
         raise InfeasibleError(f"{instance}: {res.message}")
     if res.objective_usd is None:
         raise SolverError(f"{instance}: solver returned {res.status}: {res.message or 'no solution'}")
+    if milp_res is not None and milp_res.objective_usd is not None:
+        res.gap_to_milp = (res.objective_usd - milp_res.objective_usd) / milp_res.objective_usd
+        console.print(escape(f"MILP optimum $ {milp_res.objective_usd:,.2f} ({milp_res.status}); "
+                             f"{method} is {100 * res.gap_to_milp:+.2f} % above it"))
     console.print(sizing_table(res))
     files = write_sizing_result(res, out_dir, plots=plots)
     console.print(escape(f"wrote {', '.join(p.name for p in files)} to {out_dir}"))
+    if res.status == Status.ERROR:
+        raise SolverError(f"{instance}: {res.message}")
 
 
 # ----------------------------------------------------------------------------- info

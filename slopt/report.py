@@ -102,6 +102,19 @@ def plot_sizing(result, out_dir: str | Path) -> list[Path]:
         fig.tight_layout()
         paths.append(_save(fig, out_dir / "voltages.png"))
         plt.close(fig)
+    conv = getattr(result, "convergence", None)
+    if conv is not None and not conv.empty:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.plot(conv["generation"], conv["best_f"], label="fitness (cost + penalties)")
+        ax.plot(conv["generation"], conv["best_cost_usd"], ls="--", label="cost of the best plan")
+        ax.set_xlabel("generation")
+        ax.set_ylabel("$")
+        ax.set_yscale("log")
+        ax.set_title(f"{result.method}: convergence")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(_save(fig, out_dir / "convergence.png"))
+        plt.close(fig)
     return paths
 
 
@@ -129,6 +142,8 @@ def write_sizing_result(result, out_dir: str | Path, plots: bool = True) -> list
         payload["diagnosis"] = result.diagnosis.to_dict(orient="records")
     files.append(atomic_write_text(out_dir / "result.json",
                                    json.dumps(_clean(payload), indent=2, default=_json_default)))
+    if result.convergence is not None and not result.convergence.empty:
+        files.append(atomic_write_text(out_dir / "convergence.csv", result.convergence.to_csv(index=False)))
     if plots:
         files += plot_sizing(result, out_dir)
     return files

@@ -24,7 +24,11 @@ from slopt.io.instance import Instance
 from slopt.models.sizing import SizingData, build_sizing_model, sizing_data
 from slopt.solve import SolveOptions, SolveResult, Status, solve
 
-__all__ = ["SizingOptions", "SizingResult", "solve_sizing", "diagnose_infeasibility"]
+__all__ = ["SizingOptions", "HeuristicOptions", "SizingResult", "solve_sizing", "diagnose_infeasibility",
+           "HEURISTICS"]
+
+#: Methods solved by the bilevel heuristic (pymoo) instead of the MILP.
+HEURISTICS = ("dbo", "pso", "ga")
 
 
 @dataclass(frozen=True)
@@ -43,13 +47,43 @@ class SizingOptions:
         Extra tightening added at each offending bus and step.
     max_rounds : int
         Maximum number of MILP solves in the AC check loop.
+    heuristic : HeuristicOptions
+        Population, generations, seed and penalties for ``dbo``, ``pso`` and ``ga``.
     """
 
     solver: SolveOptions = field(default_factory=lambda: SolveOptions(mip_rel_gap=1e-3))
     objective: str = "capex"
+    heuristic: "HeuristicOptions" = None  # type: ignore[assignment]
     ac_tol_pu: float = 1e-4
     ac_margin_pu: float = 2e-5
     max_rounds: int = 8
+
+    def __post_init__(self):
+        if self.heuristic is None:
+            object.__setattr__(self, "heuristic", HeuristicOptions())
+
+
+@dataclass(frozen=True)
+class HeuristicOptions:
+    """Options of the bilevel heuristics (seed 002 Algorithm 1).
+
+    Attributes
+    ----------
+    pop_size, n_gen : int
+        Population size and generations (pymoo termination ``("n_gen", n_gen)``).
+    seed : int
+        pymoo seed; the same seed gives the same run.
+    variant : str
+        DBO variant: ``"unbiased"`` (default) or ``"paper"``.
+    capacity : CapacityOptions or None
+        Penalty weights and day-simulation options (``None``: defaults).
+    """
+
+    pop_size: int = 30
+    n_gen: int = 50
+    seed: int = 1
+    variant: str = "unbiased"
+    capacity: object = None
 
 
 @dataclass
@@ -97,6 +131,9 @@ class SizingResult:
     diagnosis: pd.DataFrame | None = None
     message: str = ""
     history: list = field(default_factory=list)
+    convergence: pd.DataFrame | None = None
+    n_evals: int = 0
+    gap_to_milp: float | None = None
 
     def table2(self) -> pd.DataFrame:
         """The plan in the shape of seed 002 Table 2 (rows: bus x quantity; columns: new, retired, total)."""
@@ -118,7 +155,7 @@ class SizingResult:
             "method": self.method, "status": str(self.status), "objective_usd": self.objective_usd,
             "bound_usd": self.bound_usd, "gap": self.gap, "rounds": self.rounds,
             "ac_max_violation_pu": self.ac_max_violation_pu, "build_s": self.build_s, "solve_s": self.solve_s,
-            "message": self.message,
+            "n_evals": self.n_evals, "gap_to_milp": self.gap_to_milp, "message": self.message,
         }
 
 
@@ -152,8 +189,9 @@ def solve_sizing(instance: Instance, method: str = "milp", options: SizingOption
     ----------
     instance : Instance
     method : str
-        ``"milp"`` (exact, Pyomo + HiGHS). The heuristics ``dbo``, ``pso``, ``ga`` arrive with
-        the bilevel DBO-MFAC issue.
+        ``"milp"`` (exact, Pyomo + HiGHS), or a bilevel heuristic of seed 002 Algorithm 1 whose
+        fitness simulates the day under MFAC control: ``"dbo"`` (:class:`slopt.heuristics.DBO`),
+        ``"pso"`` or ``"ga"`` (pymoo).
     options : SizingOptions, optional
     extra_constraints : callable, optional
         ``extra_constraints(model, instance)``, applied in every round.
@@ -163,12 +201,17 @@ def solve_sizing(instance: Instance, method: str = "milp", options: SizingOption
     Returns
     -------
     SizingResult
-        ``status`` is ``optimal`` only if the last round was solved to the requested gap and
-        its plan holds the band in AC within ``ac_tol_pu``.
+        MILP: ``status`` is ``optimal`` only if the last round was solved to the requested gap
+        and its plan holds the band in AC within ``ac_tol_pu``. Heuristics: ``feasible`` if the
+        best plan holds the band in the closed-loop AC simulation within ``ac_tol_pu`` and
+        restores its SOC over the day, otherwise ``error`` (no band-feasible plan found); never
+        ``optimal``.
     """
-    if method != "milp":
-        raise NotImplementedError(f"method {method!r} is not available yet; use 'milp'")
     opts = options or SizingOptions()
+    if method in HEURISTICS:
+        return _solve_heuristic(instance, method, opts, progress)
+    if method != "milp":
+        raise ValueError(f"unknown method {method!r}; use 'milp', 'dbo', 'pso' or 'ga'")
     inst = instance
     t_build = time.perf_counter()
     d = sizing_data(inst, objective=opts.objective)
@@ -344,3 +387,82 @@ def _diagnosis_message(diag: pd.DataFrame | None) -> str:
     return (f"infeasible: the band cannot be held at {buses} bus(es) in {steps} step(s) ({hours}) "
             f"even with storage at its bounds; worst bus {int(worst['bus'])} at {worst['time_h']:g} h is "
             f"{worst['shortfall_pu']:.4f} p.u. {'below' if worst['side'] == 'low' else 'above'} the limit")
+
+
+# --------------------------------------------------------------------------- heuristics
+def _solve_heuristic(inst: Instance, method: str, opts: SizingOptions, progress=None) -> SizingResult:
+    """Seed 002 Algorithm 1: a pymoo algorithm over :class:`CapacityProblem` (MFAC in the loop)."""
+    from pymoo.core.callback import Callback
+    from pymoo.optimize import minimize
+
+    from slopt.heuristics.capacity import CapacityOptions, CapacityProblem
+    from slopt.heuristics.simulation import simulate_day
+
+    h = opts.heuristic
+    t0 = time.perf_counter()
+    problem = CapacityProblem(inst, h.capacity if h.capacity is not None else CapacityOptions())
+    algorithm = make_algorithm(method, h)
+    build_s = time.perf_counter() - t0
+
+    class _Track(Callback):
+        def __init__(self):
+            super().__init__()
+            self.rows = []
+
+        def notify(self, algorithm):
+            opt = algorithm.opt[0]
+            row = {"generation": int(algorithm.n_gen), "n_evals": int(algorithm.evaluator.n_eval),
+                   "best_f": float(opt.F[0]), "best_cost_usd": float(opt.get("cost_usd")),
+                   "best_max_violation_pu": float(opt.get("max_violation_pu")),
+                   "elapsed_s": time.perf_counter() - t1}
+            self.rows.append(row)
+            if progress is not None:
+                progress(row["generation"], row)
+
+    track = _Track()
+    t1 = time.perf_counter()
+    res = minimize(problem, algorithm, ("n_gen", int(h.n_gen)), seed=int(h.seed), callback=track, verbose=False)
+    solve_s = time.perf_counter() - t1
+    e, p = problem.decode(res.X)
+    sim = simulate_day(inst, e, p, problem.options.simulation, record=True)
+    worst = float(sim.max_violation_pu[0])
+    deficit = float(sim.soc_deficit_kwh[0])
+    ok = worst <= opts.ac_tol_pu and deficit <= 1e-3
+    status = Status.FEASIBLE if ok else Status.ERROR
+    msg = "" if ok else (f"{method}: no band-feasible plan found in {h.n_gen} generations "
+                         f"(max violation {worst:.2e} p.u., SOC deficit {deficit:.1f} kWh)")
+    d = sizing_data(inst)
+    E, P = e[0], p[0]
+    pgrp = np.moveaxis(sim.p_group_kw[0], 0, -1)          # (C, K, T)
+    egrp = np.moveaxis(sim.e_group_kwh[0], 0, -1)
+    pch, pdis = np.maximum(pgrp, 0.0), np.maximum(-pgrp, 0.0)
+    net = d.base_p_kw.copy()
+    np.add.at(net.T, d.cand_idx, pgrp.sum(axis=1))
+    lin = lindistflow_vm_pu(inst.feeder, net, d.base_q_kvar)
+    base_ac = powerflow(inst.feeder, d.base_p_kw, d.base_q_kvar)
+    conv = pd.DataFrame(track.rows)
+    return SizingResult(
+        status=status, objective_usd=float(problem.cost_usd(e, p)[0]), bound_usd=None, gap=None,
+        sizing=_sizing_table(d, E, P), dispatch=_dispatch_table(d, pch, pdis, egrp, E),
+        voltages=_voltage_table(d, lin, sim.vm_pu[0], base_ac.vm_pu), rounds=1, ac_max_violation_pu=worst,
+        build_s=build_s, solve_s=solve_s, method=method, instance=inst, message=msg,
+        history=[{"fitness": float(res.F[0]), "soc_deficit_kwh": deficit, "violation_puh": float(sim.violation_puh[0])}],
+        convergence=conv, n_evals=int(res.algorithm.evaluator.n_eval),
+    )
+
+
+def make_algorithm(method: str, h: HeuristicOptions):
+    """The pymoo algorithm for ``method`` with population ``h.pop_size``."""
+    if method == "dbo":
+        from slopt.heuristics.dbo import DBO
+
+        return DBO(pop_size=h.pop_size, variant=h.variant)
+    if method == "pso":
+        from pymoo.algorithms.soo.nonconvex.pso import PSO
+
+        return PSO(pop_size=h.pop_size)
+    if method == "ga":
+        from pymoo.algorithms.soo.nonconvex.ga import GA
+
+        return GA(pop_size=h.pop_size, eliminate_duplicates=True)
+    raise ValueError(f"unknown heuristic {method!r}")

@@ -145,3 +145,18 @@ def test_solve_bad_option_exits_2_and_writes_nothing(tmp_path):
     assert r.returncode == 2
     assert r.stderr.startswith("error:") and "--method = 'simplex'" in r.stderr
     assert not out.exists()
+
+
+def test_solve_with_dbo_reports_convergence_and_gap(tmp_path):
+    out = tmp_path / "res"
+    r = run("solve", ROOT / "instances" / "ieee33-open.toml", "--method", "dbo", "--pop", "20", "--gens", "12",
+            "--out", out, cwd=tmp_path)
+    assert r.returncode in (0, 4), r.stderr                 # 4: no band-feasible plan in 12 generations
+    assert "MILP optimum" in r.stdout and "% above it" in r.stdout
+    import json
+    import pandas as pd
+    conv = pd.read_csv(out / "convergence.csv")
+    assert len(conv) == 12 and conv["best_f"].is_monotonic_decreasing
+    res = json.loads((out / "result.json").read_text())
+    assert res["method"] == "dbo" and res["status"] in ("feasible", "error") and res["gap_to_milp"] is not None
+    assert (out / "convergence.png").stat().st_size > 0

@@ -1,0 +1,104 @@
+"""Battery groups, their per-step power limits (seed 002 Eq. 11a-c) and the proportional rule.
+
+Arrays have shape ``(..., G)``: any leading batch (candidate solutions, storage units) times
+the battery groups that share one unit's power. The health-aware strategies of seed 002 §4
+(priority Eq. 9, SOH-weighted, MPC, variance-optimal Eq. 10) plug in behind the same
+``allocate(groups, p_request_kw, state)`` signature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["BatteryGroups", "GroupState", "group_power_bounds", "proportional", "step_energy"]
+
+
+@dataclass(frozen=True)
+class BatteryGroups:
+    """Static data of battery groups, arrays broadcastable to ``(..., G)``.
+
+    Attributes
+    ----------
+    e_kwh : nameplate energy; usable energy is ``soh * e_kwh``.
+    p_kw : converter rating (charge and discharge, Eq. 11a).
+    soh : state of health in (0, 1].
+    eta_charge, eta_discharge : one-way efficiencies.
+    soc_min, soc_max : SOC window (Eq. 11b), fractions of usable energy.
+    """
+
+    e_kwh: np.ndarray
+    p_kw: np.ndarray
+    soh: np.ndarray
+    eta_charge: np.ndarray
+    eta_discharge: np.ndarray
+    soc_min: np.ndarray
+    soc_max: np.ndarray
+
+
+@dataclass
+class GroupState:
+    """Dynamic state: stored energy (kWh) per group and the step length (h)."""
+
+    e_stored_kwh: np.ndarray
+    dt_h: float
+
+
+def group_power_bounds(groups: BatteryGroups, state: GroupState) -> tuple[np.ndarray, np.ndarray]:
+    """Per-group AC power limits for this step from Eq. 11a (rating) and 11b (SOC window).
+
+    Returns ``(p_lo_kw, p_hi_kw)``, ``p_lo <= 0 <= p_hi``.
+    """
+    usable = groups.soh * groups.e_kwh
+    room_up = np.maximum(groups.soc_max * usable - state.e_stored_kwh, 0.0)
+    room_dn = np.maximum(state.e_stored_kwh - groups.soc_min * usable, 0.0)
+    p_hi = np.minimum(groups.p_kw, room_up / (groups.eta_charge * state.dt_h))
+    p_lo = -np.minimum(groups.p_kw, room_dn * groups.eta_discharge / state.dt_h)
+    return p_lo, p_hi
+
+
+def step_energy(groups: BatteryGroups, state: GroupState, p_group_kw: np.ndarray) -> np.ndarray:
+    """Stored energy after one step of ``p_group_kw`` (charging with eta_ch, discharging with 1/eta_dis)."""
+    p = np.asarray(p_group_kw, dtype=float)
+    de = np.where(p >= 0, groups.eta_charge * p, p / groups.eta_discharge) * state.dt_h
+    return state.e_stored_kwh + de
+
+
+def proportional(groups: BatteryGroups, p_request_kw, state: GroupState, n_pass: int = 3) -> np.ndarray:
+    """Conventional proportional dispatch (CPD): split the request in proportion to rating.
+
+    Groups that hit their Eq. 11a/11b limit are clipped and the remainder is shared among the
+    others, in proportion to rating (``n_pass`` redistribution passes; ``G`` passes are exact).
+    The delivered total never exceeds the request in magnitude (Eq. 11c); what cannot be
+    delivered is the caller's to report.
+
+    Parameters
+    ----------
+    groups : BatteryGroups
+    p_request_kw : array_like, shape (...)
+        Power asked of the whole unit (+ charge).
+    state : GroupState
+
+    Returns
+    -------
+    ndarray, shape (..., G)
+    """
+    p_lo, p_hi = group_power_bounds(groups, state)
+    req = np.asarray(p_request_kw, dtype=float)[..., None]
+    w = np.broadcast_to(np.asarray(groups.p_kw, dtype=float), p_lo.shape)
+    p = np.zeros(p_lo.shape)
+    remaining = req[..., 0].copy()
+    free = w > 0
+    for _ in range(max(int(n_pass), 1)):
+        wf = np.where(free, w, 0.0)
+        tot = wf.sum(axis=-1, keepdims=True)
+        share = np.divide(wf, tot, out=np.zeros_like(wf), where=tot > 0)
+        cand = p + share * remaining[..., None]
+        new = np.clip(cand, p_lo, p_hi)
+        free = free & (new == cand)
+        remaining = remaining - (new - p).sum(axis=-1)
+        p = new
+        if not np.any(np.abs(remaining) > 1e-12):
+            break
+    return p

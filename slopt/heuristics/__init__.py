@@ -1,0 +1,5 @@
+"""Metaheuristics as pymoo algorithms (pymoo lives only in this layer)."""
+
+from slopt.heuristics.dbo import DBO
+
+__all__ = ["DBO"]
