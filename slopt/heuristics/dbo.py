@@ -22,8 +22,13 @@ Variants
     min/max of the two ends, clipped to the bounds).  These boxes scale with the coordinate
     values, i.e. they shrink toward the origin, which biases the search toward x = 0.
 ``variant="unbiased"`` (default)
-    Boxes ``X* ± R (ub - lb)/2`` clipped to the bounds: the same shrinking schedule
-    (R = 1 - t/T) but translation invariant.  All other equations are identical.
+    Translation invariant. Boxes ``X* ± R |X* - X_b|`` (floored at 0.1 % of the range) clipped
+    to the bounds: the paper's ``|X*|`` (the distance to the origin, which is the optimum of the
+    standard test functions) is replaced by the distance to the global best, which shrinks
+    wherever the optimum lies. Rollers move by ``alpha*k*(x - x_prev) + b*(x - X_worst)``
+    (momentum and a push away from the worst) instead of ``alpha*k*x_prev + b*|x - X_worst|``.
+    Thieves are unchanged (they are translation invariant already). A first default with boxes
+    ``X* ± R (ub - lb)/2`` stayed close to random search and ranked last; see docs/dbo.md.
 """
 
 from __future__ import annotations
@@ -80,14 +85,15 @@ def role_slices(n: int) -> tuple[slice, slice, slice, slice]:
 
 
 def roll(x, x_prev, x_worst, rng, k=K_DEFLECT, b=B_LIGHT, roll_prob=ROLL_PROB,
-         alpha_dev_prob=ALPHA_DEV_PROB):
+         alpha_dev_prob=ALPHA_DEV_PROB, variant="paper"):
     """Ball-rolling and dancing beetles (paper Eq. 1-2).
 
     With probability ``roll_prob`` per beetle it rolls:
     ``x + alpha*k*x_prev + b*|x - x_worst|`` with ``alpha = -1`` with probability
     ``alpha_dev_prob`` and ``+1`` otherwise.  Otherwise it dances:
     ``x + tan(theta)*|x - x_prev|`` with theta an integer degree in [0, 180]; no move at
-    0, 90 and 180 degrees.
+    0, 90 and 180 degrees. ``variant="unbiased"`` rolls by
+    ``alpha*k*(x - x_prev) + b*(x - x_worst)`` instead (translation invariant).
 
     Args:
         x: (n, D) current positions (personal bests).
@@ -103,19 +109,23 @@ def roll(x, x_prev, x_worst, rng, k=K_DEFLECT, b=B_LIGHT, roll_prob=ROLL_PROB,
     rolls = rng.random(n) < roll_prob
     alpha = np.where(rng.random(n) < alpha_dev_prob, -1.0, 1.0)
     theta_deg = rng.integers(0, 181, size=n)
-    rolled = x + (alpha * k)[:, None] * x_prev + b * np.abs(x - x_worst)
+    if variant == "paper":
+        rolled = x + (alpha * k)[:, None] * x_prev + b * np.abs(x - x_worst)
+    else:  # translation invariant: momentum along the last move, push away from the worst
+        rolled = x + (alpha * k)[:, None] * (x - x_prev) + b * (x - x_worst)
     tan = np.tan(np.deg2rad(theta_deg))
     tan[(theta_deg == 0) | (theta_deg == 90) | (theta_deg == 180)] = 0.0
     danced = x + tan[:, None] * np.abs(x - x_prev)
     return np.where(rolls[:, None], rolled, danced)
 
 
-def brood_box(xstar, R, lb, ub, variant="unbiased"):
+def brood_box(xstar, R, lb, ub, variant="unbiased", spread=None):
     """Box ``(Lb*, Ub*)`` around ``xstar`` that shrinks with ``R = 1 - t/T`` (paper Eq. 3).
 
     ``paper``: ends ``xstar*(1-R)`` and ``xstar*(1+R)``; their elementwise min/max is taken
     (for negative coordinates ``xstar*(1-R) > xstar*(1+R)``), then clipped to ``[lb, ub]``.
-    ``unbiased``: ``xstar ± R*(ub-lb)/2`` clipped to ``[lb, ub]``.
+    ``unbiased``: ``xstar ± R*spread/2`` clipped to ``[lb, ub]``; ``spread`` defaults to
+    ``ub - lb`` (:func:`dbo_step` passes ``2|X* - X_b|``, floored at 0.2 % of the range).
     Always ``lb <= Lb* <= Ub* <= ub`` elementwise for ``lb <= xstar <= ub``.
     """
     xstar = np.asarray(xstar, dtype=float)
@@ -124,7 +134,8 @@ def brood_box(xstar, R, lb, ub, variant="unbiased"):
     if variant == "paper":
         e1, e2 = xstar * (1.0 - R), xstar * (1.0 + R)
     elif variant == "unbiased":
-        h = R * (ub - lb) / 2.0
+        width = (ub - lb) if spread is None else np.asarray(spread, dtype=float)
+        h = R * width / 2.0
         e1, e2 = xstar - h, xstar + h
     else:
         raise ValueError(f"unknown DBO variant {variant!r}; expected one of {VARIANTS}")
@@ -194,10 +205,16 @@ def dbo_step(x, x_prev, f_cur, cv_cur, x_cur, xbest, t, T, lb, ub, rng, variant=
     s_roll, s_brood, s_small, s_thief = role_slices(n)
 
     new = np.empty_like(x, dtype=float)
-    new[s_roll] = roll(x[s_roll], x_prev[s_roll], xworst, rng)
-    lo, hi = brood_box(xstar, R, lb, ub, variant)
+    new[s_roll] = roll(x[s_roll], x_prev[s_roll], xworst, rng, variant=variant)
+    spread = None
+    if variant == "unbiased":
+        # translation-invariant analogue of |X*| in the paper's X*(1 +- R): the distance between
+        # this generation's best proposal and the global best, which shrinks as the search
+        # converges on *any* optimum, not only on one at the origin
+        spread = np.maximum(2.0 * np.abs(xstar - xbest), 2e-3 * (np.asarray(ub, float) - np.asarray(lb, float)))
+    lo, hi = brood_box(xstar, R, lb, ub, variant, spread)
     new[s_brood] = breed(x[s_brood], xstar, lo, hi, rng)
-    lo_b, hi_b = brood_box(xbest, R, lb, ub, variant)
+    lo_b, hi_b = brood_box(xbest, R, lb, ub, variant, spread)
     new[s_small] = forage(x[s_small], lo_b, hi_b, rng)
     new[s_thief] = steal(x[s_thief], xstar, xbest, rng)
     return np.clip(new, lb, ub)
