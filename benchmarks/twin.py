@@ -1,0 +1,102 @@
+"""Speed of the digital twin: batteries x 8 applications x 10 years (DESIGN §10 target: 100,000 in <= 10 s).
+
+For each fleet size a synthetic fleet is generated (``slopt.fleet.generate_fleet``, seeded) and
+``slopt.battery.twin.simulate_twin`` evaluates every battery in all eight applications of
+``slopt.fleet.applications.APPLICATIONS`` over 10 years in monthly steps. Times are medians
+over repeats (after one warm-up run on a small fleet); the generation time is reported apart.
+With ``--threads`` several thread counts are compared (results are identical by construction).
+
+Usage::
+
+    python benchmarks/twin.py [--sizes 1000 10000 100000] [--repeats 5] [--threads 1 2] [--seed 0]
+
+Writes ``benchmarks/results/twin.csv``. Exits with status 1 if 100,000 batteries take more than
+10 s (median) with the default options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from slopt.battery.twin import TwinOptions, simulate_twin  # noqa: E402
+from slopt.fleet.applications import APPLICATIONS  # noqa: E402
+from slopt.fleet.data import generate_fleet  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "results" / "twin.csv"
+YEARS = 10.0
+TARGET_N, TARGET_S = 100_000, 10.0
+
+
+def bench(n: int, threads: int, repeats: int, seed: int) -> dict:
+    t0 = time.perf_counter()
+    fleet = generate_fleet(n, seed=seed)
+    gen_s = time.perf_counter() - t0
+    opt = TwinOptions(n_threads=threads)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        res = simulate_twin(fleet, APPLICATIONS, years=YEARS, options=opt)
+        times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    pairs = n * len(APPLICATIONS)
+    life = res.second_life_years
+    return dict(
+        n_battery=n, n_app=len(APPLICATIONS), years=YEARS, steps_per_year=opt.steps_per_year, threads=threads,
+        repeats=repeats, generate_s=round(gen_s, 4), twin_median_s=round(med, 4), twin_min_s=round(min(times), 4),
+        twin_max_s=round(max(times), 4), pair_years_per_s=round(pairs * YEARS / med),
+        mean_second_life_years=round(float(life.mean()), 4), share_breach=round(float(res.safety_breach.mean()), 4),
+    )
+
+
+def print_table(rows: list[dict]) -> None:
+    cols = ("n_battery", "threads", "generate_s", "twin_median_s", "twin_min_s", "twin_max_s", "pair_years_per_s",
+            "mean_second_life_years", "share_breach")
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(f"{r[c]:,}" if isinstance(r[c], int) else f"{r[c]}" for c in cols) + " |")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[1_000, 10_000, 100_000])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, nargs="*", default=[TwinOptions().n_threads])
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    print(f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
+          f"{len(APPLICATIONS)} applications x {YEARS:g} years, monthly steps")
+    simulate_twin(generate_fleet(200, seed=args.seed), APPLICATIONS, years=YEARS)  # warm-up
+    rows = [bench(n, th, args.repeats, args.seed) for n in args.sizes for th in args.threads]
+    print_table(rows)
+
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    with open(OUT, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    print(f"wrote {OUT.relative_to(ROOT)}")
+
+    default_threads = TwinOptions().n_threads
+    target = [r for r in rows if r["n_battery"] == TARGET_N and r["threads"] == default_threads]
+    if target and target[0]["twin_median_s"] > TARGET_S:
+        print(f"TARGET MISSED: {TARGET_N:,} batteries took {target[0]['twin_median_s']:.2f} s > {TARGET_S:g} s")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

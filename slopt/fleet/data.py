@@ -1,0 +1,377 @@
+"""Fleet tables of retired modules: the synthetic population of seed 003 and CSV loading.
+
+A :class:`Fleet` is one row per retired battery module (DESIGN §10):
+
+=====================  ======================================================================
+``battery_id``         unique id (str)
+``chemistry``          ``"LFP"`` or ``"NMC"``
+``nominal_kwh``        rated energy when new (kWh, > 0)
+``soh``                state of health, usable / rated capacity, in (0, 1]
+``r0_mohm``            measured DC (ohmic) resistance R0 (mOhm, > 0)
+``r_growth``           resistance increase relative to new, ``R0/R_new - 1`` (>= 0)
+``t_min_c, t_max_c``   range of the first-life temperature history (degC), min <= max
+``cycle_count``        equivalent full cycles in first life (>= 0)
+``degradation_trend``  recent SOH loss, percentage points per 1000 equivalent cycles (>= 0)
+``accelerated``        flagged accelerated ager (bool)
+=====================  ======================================================================
+
+:func:`generate_fleet` reproduces the synthetic dataset of seed 003 §3A (120 modules, SOH
+55-80 %, heterogeneous resistance and temperature, some accelerated agers), anchored on the
+five sample rows of its Table 3. :func:`load_fleet` reads the same table from CSV and reports
+the first problem as one line: ``fleet.csv: row 17, soh = 1.3: must be in (0, 1]``.
+The generator's choices where the seed is silent are listed in ``docs/fleet.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from slopt.battery.twin import DEFAULT_CHEMISTRY
+from slopt.errors import InstanceError
+
+__all__ = ["Fleet", "generate_fleet", "load_fleet", "FLEET_COLUMNS", "CHEMISTRIES", "GeneratorSpec",
+           "DEFAULT_SPEC"]
+
+FLEET_COLUMNS = ("battery_id", "chemistry", "nominal_kwh", "soh", "r0_mohm", "r_growth", "t_min_c", "t_max_c",
+                 "cycle_count", "degradation_trend", "accelerated")
+"""Columns of a fleet table, in order. ``accelerated`` may be omitted in a CSV (false)."""
+
+CHEMISTRIES = ("LFP", "NMC")
+
+_NUMERIC = ("nominal_kwh", "soh", "r0_mohm", "r_growth", "t_min_c", "t_max_c", "cycle_count", "degradation_trend")
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """A validated fleet table (a private copy; the input frame is not modified).
+
+    Construct with :func:`generate_fleet`, :func:`load_fleet` or ``Fleet(table)`` from a
+    DataFrame with the columns of :data:`FLEET_COLUMNS` (``accelerated`` optional). Extra
+    columns are kept after the standard ones.
+
+    Examples
+    --------
+    >>> fleet = generate_fleet(120, seed=0)
+    >>> len(fleet), fleet.table["soh"].between(0.55, 0.80).all()
+    (120, True)
+    """
+
+    table: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "table", _validate(self.table, source=None))
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.table["battery_id"].to_numpy()
+
+    @property
+    def usable_kwh(self) -> np.ndarray:
+        """Usable energy ``nominal_kwh * soh`` (kWh) per battery."""
+        return self.table["nominal_kwh"].to_numpy() * self.table["soh"].to_numpy()
+
+    def subset(self, rows) -> "Fleet":
+        """The batteries selected by a boolean mask or positional indices."""
+        rows = np.asarray(rows)
+        sel = self.table.iloc[np.flatnonzero(rows) if rows.dtype == bool else rows]
+        return Fleet(sel.reset_index(drop=True))
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the table as CSV (readable by :func:`load_fleet`)."""
+        path = Path(path)
+        self.table.to_csv(path, index=False, float_format="%.10g")
+        return path
+
+    def summary(self) -> pd.DataFrame:
+        """Counts and means per chemistry and ageing class."""
+        t = self.table
+        return (t.groupby(["chemistry", "accelerated"])
+                .agg(n=("battery_id", "size"), soh=("soh", "mean"), r0_mohm=("r0_mohm", "mean"),
+                     r_growth=("r_growth", "mean"), cycle_count=("cycle_count", "mean"),
+                     degradation_trend=("degradation_trend", "mean"), t_max_c=("t_max_c", "mean"))
+                .reset_index())
+
+
+# --------------------------------------------------------------------------- generator
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """Knobs of :func:`generate_fleet` (seed 003 §3A and Table 3; the rest ours, see docs/fleet.md).
+
+    ``wear = (soh_max - SOH)/(soh_max - soh_min)`` in [0, 1] drives resistance, cycle count and
+    temperature history, as the five rows of seed 003 Table 3 do.
+    """
+
+    soh_min: float = 0.55               # seed 003 §3A
+    soh_max: float = 0.80               # seed 003 §3A
+    share_lfp: float = 0.4              # ours
+    share_accelerated: float = 0.2      # ours ("some batteries", seed 003 §3A)
+    module_ah: tuple = (40.0, 50.0, 60.0)   # ours: 48 V-class modules
+    r0_at_best_mohm: float = 40.0       # seed 003 Table 3: B5, SOH 80 % -> 40 mOhm
+    r0_span_mohm: float = 30.0          # Table 3: B4, SOH 58 % -> 70 mOhm
+    r0_sd_mohm: float = 3.0
+    r0_accel_mohm: float = 5.0
+    r_new_sd: float = 0.05              # relative spread of the new-module R0 (ours)
+    cycles_at_best: float = 1000.0      # Table 3: B5 1000 cycles
+    cycles_span: float = 800.0          # Table 3: B4 1800 cycles
+    cycles_sd: float = 80.0
+    t_min_at_best_c: float = 20.0       # Table 3: 20-35 degC lower ends
+    t_min_span_c: float = 15.0
+    t_span_at_best_c: float = 8.0       # Table 3: ranges 7-15 K wide
+    t_span_wear_c: float = 7.0
+    t_sd_c: float = 2.0
+    t_accel_c: float = 5.0              # accelerated agers: hotter history (seed 003 §3A)
+    trend_wear: float = 1.0             # trend grows with wear: x2 at SOH 0.55 (ours)
+    trend_sd: float = 0.2               # lognormal sigma (ours)
+    trend_accel: tuple = (1.6, 2.6)     # accelerated agers' trend factor, uniform (ours)
+
+
+DEFAULT_SPEC = GeneratorSpec()
+
+
+def generate_fleet(n: int = 120, seed=0, spec: GeneratorSpec = DEFAULT_SPEC) -> Fleet:
+    """Synthetic fleet of retired modules after seed 003 §3A (vectorised; 100,000 in ~0.3 s).
+
+    Each module draws a chemistry (40 % LFP), an accelerated-ager flag (20 %) and an SOH in
+    [0.55, 0.80] (uniform; accelerated agers skewed low, Beta(1, 2)). Its ``wear`` (0 at SOH
+    0.80, 1 at 0.55) sets, with noise, the resistance ``R0 = 40 + 30*wear`` mOhm, the cycle count
+    ``1000 + 800*wear`` and the temperature history ``t_min = 20 + 15*wear``, width ``8 +
+    7*wear`` K — straight lines through the five sample modules of seed 003 Table 3.
+    Accelerated agers get +5 mOhm, a 5 K hotter history and a 1.6-2.6 times steeper
+    degradation trend. ``r_growth = R0 / R_new - 1`` with the chemistry's new-module
+    resistance; ``degradation_trend = trend_ref * (1 + wear) * lognormal(0.2)``, with
+    ``trend_ref`` the twin's calibrated rate
+    (:attr:`slopt.battery.twin.ChemistryParams.trend_ref_pp_per_kefc`). Details and the
+    choices that are ours: ``docs/fleet.md``.
+
+    Parameters
+    ----------
+    n : int
+        Number of modules (>= 1).
+    seed : int or numpy.random.Generator
+    spec : GeneratorSpec
+
+    Returns
+    -------
+    Fleet
+    """
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"generate_fleet: n must be an integer >= 1, got {n!r}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    s = spec
+    lfp = rng.random(n) < s.share_lfp
+    accel = rng.random(n) < s.share_accelerated
+    span = s.soh_max - s.soh_min
+    u = np.where(accel, rng.beta(1.0, 2.0, n), rng.random(n))          # accelerated: skewed to low SOH
+    soh = np.round(s.soh_min + span * u, 4)
+    wear = (s.soh_max - soh) / span
+
+    r0 = s.r0_at_best_mohm + s.r0_span_mohm * wear + rng.normal(0.0, s.r0_sd_mohm, n) + s.r0_accel_mohm * accel
+    r0 = np.round(np.clip(r0, 0.6 * s.r0_at_best_mohm, None), 2)
+    r_new_ref = np.where(lfp, DEFAULT_CHEMISTRY["LFP"].r_new_mohm, DEFAULT_CHEMISTRY["NMC"].r_new_mohm)
+    r_new = r_new_ref * np.exp(rng.normal(0.0, s.r_new_sd, n))
+    r_new = np.minimum(r_new, r0)                                         # growth >= 0
+    r_growth = np.round(r0 / r_new - 1.0, 4)
+
+    cycles = s.cycles_at_best + s.cycles_span * wear + rng.normal(0.0, s.cycles_sd, n)
+    cycles = np.round(np.clip(cycles, 0.0, None))
+    t_min = s.t_min_at_best_c + s.t_min_span_c * wear + rng.normal(0.0, s.t_sd_c, n) + s.t_accel_c * accel
+    width = s.t_span_at_best_c + s.t_span_wear_c * wear + np.abs(rng.normal(0.0, s.t_sd_c, n)) + s.t_accel_c * accel
+    t_min = np.round(t_min, 1)
+    t_max = np.round(t_min + width, 1)
+
+    v_nom = np.where(lfp, DEFAULT_CHEMISTRY["LFP"].v_nom, DEFAULT_CHEMISTRY["NMC"].v_nom)
+    ah = np.asarray(s.module_ah, dtype=float)[rng.integers(0, len(s.module_ah), n)]
+    kwh = np.round(v_nom * ah / 1000.0, 3)
+
+    trend_ref = np.where(lfp, DEFAULT_CHEMISTRY["LFP"].trend_ref_pp_per_kefc,
+                         DEFAULT_CHEMISTRY["NMC"].trend_ref_pp_per_kefc)
+    f_acc = np.where(accel, rng.uniform(*s.trend_accel, n), 1.0)
+    trend = trend_ref * (1.0 + s.trend_wear * wear) * np.exp(rng.normal(0.0, s.trend_sd, n)) * f_acc
+    trend = np.round(trend, 3)
+
+    width_id = len(str(n))
+    ids = np.array([f"B{i:0{width_id}d}" for i in range(1, n + 1)], dtype=object)
+    table = pd.DataFrame({
+        "battery_id": ids, "chemistry": np.where(lfp, "LFP", "NMC").astype(object),
+        "nominal_kwh": kwh, "soh": soh, "r0_mohm": r0, "r_growth": r_growth, "t_min_c": t_min, "t_max_c": t_max,
+        "cycle_count": cycles, "degradation_trend": trend, "accelerated": accel,
+    })
+    return Fleet(table)
+
+
+# --------------------------------------------------------------------------- loading and validation
+
+
+def load_fleet(csv_path: str | Path) -> Fleet:
+    """Read a fleet CSV (header row with the :data:`FLEET_COLUMNS`; ``accelerated`` optional).
+
+    Raises
+    ------
+    InstanceError
+        One line naming the file, the 1-based data row and the column, e.g.
+        ``fleet.csv: row 17, soh = 1.3: must be in (0, 1]``; or the missing column, an
+        unreadable file, an empty table.
+    """
+    path = Path(csv_path)
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except FileNotFoundError:
+        raise InstanceError(f"{path}: cannot read fleet file (not found)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InstanceError(f"{path}: cannot read fleet file ({type(e).__name__}: {e})") from None
+    except pd.errors.EmptyDataError:
+        raise InstanceError(f"{path}: empty fleet file (no header)") from None
+    except pd.errors.ParserError as e:
+        raise InstanceError(f"{path}: invalid CSV: {e}") from None
+    header = _header(path)
+    dup = sorted({c for c in header if header.count(c) > 1})
+    if dup:
+        raise InstanceError(f"{path}: duplicate column {dup[0]!r}")
+    raw.columns = [str(c).strip() for c in raw.columns]
+    return Fleet(_validate(raw, source=path))
+
+
+def _header(path: Path) -> list:
+    """Column names of the first CSV line, as written (pandas renames duplicates)."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        first = next(csv.reader(fh), [])
+    return [c.strip() for c in first]
+
+
+def _validate(table: pd.DataFrame, source) -> pd.DataFrame:
+    """Check a fleet table and return a clean, typed copy; raise InstanceError on the first problem."""
+    where = source if source is not None else "fleet"
+    if not isinstance(table, pd.DataFrame):
+        raise InstanceError(f"{where}: fleet table must be a pandas DataFrame, got {type(table).__name__}")
+    cols = [str(c) for c in table.columns]
+    dup = sorted({c for c in cols if cols.count(c) > 1})
+    if dup:
+        raise InstanceError(f"{where}: duplicate column {dup[0]!r}")
+    missing = [c for c in FLEET_COLUMNS if c not in cols and c != "accelerated"]
+    if missing:
+        raise InstanceError(f"{where}: missing column {missing[0]!r} (required: {', '.join(FLEET_COLUMNS[:-1])})")
+    if len(table) == 0:
+        raise InstanceError(f"{where}: no data rows")
+    t = table.reset_index(drop=True)
+    rows = np.arange(1, len(t) + 1)
+
+    def fail(i: int, column: str, value, reason: str):
+        raise InstanceError.at(source if source is not None else "fleet", f"row {rows[i]}, {column}", value, reason)
+
+    out = {}
+    # ids
+    ids = t["battery_id"]
+    ids_s = _text(ids)
+    empty = np.flatnonzero(ids_s.to_numpy() == "")
+    if empty.size:
+        fail(empty[0], "battery_id", ids.iloc[empty[0]], "must be a non-empty id")
+    dup_mask = ids_s.duplicated(keep="first").to_numpy()
+    if dup_mask.any():
+        i = int(np.flatnonzero(dup_mask)[0])
+        first = int(np.flatnonzero((ids_s == ids_s.iloc[i]).to_numpy())[0])
+        fail(i, "battery_id", ids_s.iloc[i], f"duplicate of row {rows[first]}")
+    out["battery_id"] = ids_s.astype(object).to_numpy()
+    # chemistry
+    chem = t["chemistry"]
+    if not chem.isin(CHEMISTRIES).all():  # normalise only when needed (case, spaces)
+        chem = _text(chem).str.upper()
+    bad = np.flatnonzero(~chem.isin(CHEMISTRIES).to_numpy())
+    if bad.size:
+        fail(bad[0], "chemistry", t["chemistry"].iloc[bad[0]], f"must be one of {', '.join(CHEMISTRIES)}")
+    out["chemistry"] = chem.astype(object).to_numpy()
+    # numbers
+    num, text_of = {}, {}
+    for c in _NUMERIC:
+        col = t[c]
+        if col.dtype == object or pd.api.types.is_string_dtype(col):
+            text = _text(col)
+            vals = pd.to_numeric(text.where(text != "", "nan"), errors="coerce").to_numpy(dtype=float)
+            not_num = np.flatnonzero(np.isnan(vals) & ~text.str.lower().isin(["nan"]).to_numpy())
+            if not_num.size:
+                i = not_num[0]
+                fail(i, c, text.iloc[i], "must be a number" if text.iloc[i] else "missing value")
+            text_of[c] = text.to_numpy()
+        else:
+            try:
+                vals = col.to_numpy(dtype=float)
+            except (TypeError, ValueError):
+                vals = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+        nonfinite = np.flatnonzero(~np.isfinite(vals))
+        if nonfinite.size:
+            i = nonfinite[0]
+            fail(i, c, text_of[c][i] if c in text_of else _Verbatim(f"{vals[i]:g}"), "must be a finite number")
+        num[c] = vals
+
+    def shown(c: str, i: int):
+        """The value as written in the file (CSV) or formatted (DataFrame)."""
+        return _Verbatim(text_of[c][i] if c in text_of else f"{num[c][i]:g}")
+
+    def check(c: str, ok: np.ndarray, reason: str):
+        bad = np.flatnonzero(~ok)
+        if bad.size:
+            i = bad[0]
+            v = num[c][i]
+            hint = ""
+            if c == "soh" and 5 < v <= 100:
+                hint = " (give SOH as a fraction, e.g. 0.78, not %)"
+            fail(i, c, shown(c, i), reason + hint)
+
+    check("nominal_kwh", num["nominal_kwh"] > 0, "must be > 0")
+    check("soh", (num["soh"] > 0) & (num["soh"] <= 1), "must be in (0, 1]")
+    check("r0_mohm", num["r0_mohm"] > 0, "must be > 0")
+    for c in ("r_growth", "cycle_count", "degradation_trend"):
+        check(c, num[c] >= 0, "must be >= 0")
+    for c in ("t_min_c", "t_max_c"):
+        check(c, (num[c] >= -60) & (num[c] <= 120), "must be in [-60, 120] degC")
+    bad = np.flatnonzero(num["t_max_c"] < num["t_min_c"])
+    if bad.size:
+        i = bad[0]
+        fail(i, "t_max_c", shown("t_max_c", i), f"must be >= t_min_c ({shown('t_min_c', i)})")
+    out.update(num)
+    # accelerated flag
+    if "accelerated" in t.columns:
+        col = t["accelerated"]
+        if col.dtype == bool:
+            acc = col.to_numpy(dtype=bool)
+        else:
+            text = _text(col).str.lower()
+            tru, fal = text.isin(_TRUE).to_numpy(), text.isin(_FALSE).to_numpy()
+            bad = np.flatnonzero(~(tru | fal))
+            if bad.size:
+                fail(bad[0], "accelerated", col.iloc[bad[0]], "must be true or false")
+            acc = tru
+    else:
+        acc = np.zeros(len(t), dtype=bool)
+    out["accelerated"] = acc
+    clean = pd.DataFrame({c: out[c] for c in FLEET_COLUMNS})
+    extra = [c for c in t.columns if c not in FLEET_COLUMNS]
+    for c in extra:
+        clean[c] = t[c].to_numpy()
+    return clean
+
+
+def _text(col: pd.Series) -> pd.Series:
+    """Stripped text of a column; missing values (None, NaN) become ''."""
+    return col.where(col.notna(), "").astype(str).str.strip()
+
+
+class _Verbatim:
+    """A value printed as is (no quotes) in an InstanceError message."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
