@@ -14,7 +14,7 @@ Symbols: bins ``b``, routes ``r`` (applications, then remanufacture and recycle)
 ``n[b]``              batteries in bin b
 ``nf[b,r]``           batteries of bin b for which route r is feasible (twin)
 ``v[b,r]``            mean second-life value of one battery of bin b on route r     $
-``e[b]``              mean usable energy of one battery of bin b                    kWh
+``e[b]``              usable energy counted per battery of bin b (its largest)     kWh
 ``D[a]``              energy the application can absorb                             kWh
 ====================  ===========================================================  =========
 """
@@ -39,7 +39,7 @@ class AssignmentData:
     count : (B,) int          batteries per bin
     n_feasible : (B, R) int   batteries per bin for which each route is feasible
     value_usd : (B, R)        mean value of one battery of the bin on the route
-    energy_kwh : (B,)         mean usable energy per battery of the bin
+    energy_kwh : (B,)         usable energy counted per battery of the bin (kWh)
     demand_kwh : (R,)         energy each route can absorb (inf: unlimited)
     window_bins : list of (A,) lists of index arrays
         ``window_bins[a][w]`` = bins inside window w of application a (pack consistency);
@@ -94,6 +94,8 @@ def add_pack_consistency(m, d: AssignmentData) -> None:
     lie within that spread.
     """
     keys = [(a, w) for a, wins in enumerate(d.window_bins) if wins is not None for w in range(len(wins))]
+    if not keys:
+        return
     m.AW = pyo.Set(initialize=keys, dimen=2, ordered=True)
     m.z = pyo.Var(m.AW, within=pyo.Binary)
     cover: dict[tuple, list] = {}
