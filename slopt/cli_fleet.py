@@ -1,0 +1,187 @@
+"""``slopt assign`` and ``slopt passport``: the fleet commands, registered on :data:`slopt.cli.app`.
+
+Same conventions as ``slopt solve``: inputs are validated before anything is printed or
+written (bad input: one line ``error: ...``, exit 2), results are rich tables plus CSV, JSON
+and PNG files written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from slopt.cli import _console, _row, app
+from slopt.errors import InstanceError, SolverError
+
+ASSIGN_KEYS = {"fleet", "generate", "seed", "demand_scale", "unlimited", "soh_spread", "r_spread",
+               "repurpose_usd_per_kwh", "remanufacture_usd_per_kwh", "recycle_usd_per_kwh", "years", "name"}
+
+
+def _read_assign_toml(path: Path) -> dict:
+    """Assignment instance: ``fleet = "fleet.csv"`` or ``generate = 120`` (+ ``seed``), options."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # pragma: no cover - python 3.10
+        import tomli as tomllib
+    try:
+        spec = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise InstanceError.at(path, "file", str(path), f"cannot read ({e.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise InstanceError.at(path, "toml", "-", f"invalid TOML: {e}") from None
+    for k, v in spec.items():
+        if k not in ASSIGN_KEYS:
+            raise InstanceError.at(path, k, v, f"unknown field; expected one of {', '.join(sorted(ASSIGN_KEYS))}")
+    if ("fleet" in spec) == ("generate" in spec):
+        raise InstanceError.at(path, "fleet/generate", "both" if "fleet" in spec else "(missing)",
+                               "give exactly one of fleet (a CSV) and generate (a number of modules)")
+    for k in ("demand_scale", "soh_spread", "r_spread", "repurpose_usd_per_kwh", "remanufacture_usd_per_kwh",
+              "recycle_usd_per_kwh", "years"):
+        if k in spec:
+            v = spec[k]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
+                raise InstanceError.at(path, k, v, "must be a finite number >= 0")
+    if "generate" in spec and (isinstance(spec["generate"], bool) or not isinstance(spec["generate"], int)
+                               or spec["generate"] < 1):
+        raise InstanceError.at(path, "generate", spec["generate"], "must be an integer >= 1")
+    if "fleet" in spec:
+        spec["fleet"] = str((path.parent / str(spec["fleet"])).resolve())
+    return spec
+
+
+@app.command()
+def assign(
+    instance: Path = typer.Argument(..., help="Fleet CSV, or an assignment TOML (fleet or generate, options).",
+                                    show_default=False),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory [default: out/<name>]."),
+    demand_scale: Optional[float] = typer.Option(None, "--demand-scale",
+                                                 help="Scale the default application demands [default: fleet size / 120]."),
+    unlimited: bool = typer.Option(False, "--unlimited", help="No market limits: every battery may take its best route."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the allocation PNG."),
+) -> None:
+    """Assign every battery to an application, remanufacture or recycling (twin + MILP)."""
+    from slopt.fleet import APPLICATIONS, generate_fleet, load_fleet, scale_demands
+    from slopt.fleet.assign import AssignmentOptions, allocation_metrics, assign as run_assign, static_baseline
+
+    if instance.suffix.lower() == ".csv":
+        spec = {"fleet": str(instance), "name": instance.stem}
+    elif instance.suffix.lower() == ".toml":
+        spec = _read_assign_toml(instance)
+    else:
+        raise InstanceError.at(None, "INSTANCE", str(instance), "expected a fleet .csv or an assignment .toml")
+    if demand_scale is not None and not (np.isfinite(demand_scale) and demand_scale >= 0):
+        raise InstanceError.at(None, "--demand-scale", demand_scale, "must be a finite number >= 0")
+    fleet = load_fleet(spec["fleet"]) if "fleet" in spec else generate_fleet(int(spec["generate"]), seed=int(spec.get("seed", 0)))
+    name = spec.get("name", instance.stem)
+    n = len(fleet.table)
+    if unlimited or spec.get("unlimited", False):
+        apps = {k: a.__class__(**{**a.__dict__, "demand_kwh": np.inf}) for k, a in APPLICATIONS.items()}
+    else:
+        apps = scale_demands(APPLICATIONS, demand_scale if demand_scale is not None else spec.get("demand_scale", n / 120))
+    kw = {k: float(spec[k]) for k in ("soh_spread", "r_spread", "repurpose_usd_per_kwh", "remanufacture_usd_per_kwh",
+                                       "recycle_usd_per_kwh", "years") if k in spec}
+    opts = AssignmentOptions(**kw)
+    console = _console()
+    with console.status(f"twin and MILP for {n:,} batteries ..."):
+        res = run_assign(fleet, apps, options=opts)
+        base = static_baseline(fleet, apps, options=opts)
+    if res.objective_usd is None:
+        raise SolverError(f"{instance}: assignment MILP returned {res.status}: {res.message}")
+    t = Table(title=f"assignment: {escape(name)} ({n:,} batteries)", header_style="bold")
+    for col in ("route", "batteries", "kWh", "value $", "mean years", "mean RTE"):
+        t.add_column(col, justify="left" if col == "route" else "right")
+    for _, r in res.routes.iterrows():
+        t.add_row(str(r["route"]), f"{int(r['count']):,}", f"{r['energy_kwh']:,.1f}", f"{r['value_usd']:,.0f}",
+                  "" if np.isnan(r["mean_years"]) else f"{r['mean_years']:.2f}",
+                  "" if np.isnan(r["mean_rte"]) else f"{r['mean_rte']:.3f}")
+    console.print(t)
+    ma, mb = res.metrics(), allocation_metrics(base)
+    mt = Table(title="adaptive (twin + MILP) vs static SOH threshold (seed 003 §5a)", header_style="bold")
+    for col in ("metric", "adaptive", "static"):
+        mt.add_column(col, justify="right" if col != "metric" else "left")
+    for key, fmt in (("correct_pct", "{:.1f} %"), ("misallocated_pct", "{:.1f} %"), ("mean_years", "{:.2f}"),
+                     ("mean_rte", "{:.3f}"), ("utilisation_pct", "{:.1f} %"), ("value_usd", "$ {:,.0f}")):
+        mt.add_row(key, fmt.format(ma[key]), fmt.format(mb[key]))
+    console.print(mt)
+    s = Table(show_header=False)
+    s.add_column("item", style="bold")
+    s.add_column("value")
+    _row(s, "MILP", f"{res.status}, gap {100 * (res.gap or 0):.4f} %, {res.n_bins} bins")
+    _row(s, "time", f"twin {res.twin_s:.2f} s, build {res.build_s:.2f} s, solve {res.solve_s:.2f} s")
+    console.print(s)
+
+    from slopt.report import atomic_write_bytes, atomic_write_text
+
+    out_dir = out if out is not None else Path("out") / name
+    atomic_write_text(out_dir / "assignment.csv", res.batteries.to_csv(index=False))
+    atomic_write_text(out_dir / "routes.csv", res.routes.to_csv(index=False))
+    atomic_write_text(out_dir / "static.csv", base.to_csv(index=False))
+    payload = {"name": name, "batteries": n, "status": str(res.status), "objective_usd": res.objective_usd,
+               "bound_usd": res.bound_usd, "gap": res.gap, "bins": res.n_bins, "twin_s": res.twin_s,
+               "build_s": res.build_s, "solve_s": res.solve_s, "adaptive": ma, "static": mb}
+    atomic_write_text(out_dir / "result.json", json.dumps(payload, indent=2, default=float))
+    if plots:
+        import io
+
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        tb = fleet.table.merge(res.batteries[["battery_id", "route"]], on="battery_id")
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for i, (route, g) in enumerate(tb.groupby("route")):
+            ax.scatter(100 * g["soh"], g["r0_mohm"], s=12 if n > 1000 else 24, color=f"C{i % 10}",
+                       label=f"{route} ({len(g):,})", alpha=0.7 if n > 1000 else 1.0)
+        ax.set_xlabel("SOH (%)")
+        ax.set_ylabel("R0 (mOhm)")
+        ax.set_title(f"{name}: route per battery")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        plt.close(fig)
+        atomic_write_bytes(out_dir / "allocation.png", buf.getvalue())
+    console.print(escape(f"wrote assignment.csv, routes.csv, static.csv, result.json{', allocation.png' if plots else ''} to {out_dir}"))
+
+
+@app.command()
+def passport(
+    history: Path = typer.Argument(..., help="BMS history CSV: battery_id,time,voltage_v,current_a,temperature_c,soc.",
+                                   show_default=False),
+    nominal_ah: Optional[float] = typer.Option(None, "--nominal-ah", help="Rated capacity (Ah) of every battery."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory [default: out/<history name>]."),
+) -> None:
+    """Estimate SOH, resistance, cycles and thermal stress from BMS histories; write battery passports."""
+    from slopt.fleet.passport import ingest_history, passport_record, write_passport
+
+    if nominal_ah is not None and not (np.isfinite(nominal_ah) and nominal_ah > 0):
+        raise InstanceError.at(None, "--nominal-ah", nominal_ah, "must be > 0")
+    summary = ingest_history(history, nominal_ah=nominal_ah)
+    console = _console()
+    t = Table(title=f"passports from {escape(history.name)}", header_style="bold")
+    for col in ("battery", "capacity Ah", "SOH", "R0 mOhm", "EFC", "max C", "h > 45 C", "SOH history", "flags"):
+        t.add_column(col, justify="right" if col not in ("battery", "flags", "SOH history") else "left")
+    f = lambda x, p: "" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{p}f}"
+    for _, r in summary.iterrows():
+        pts = [h for h in (r["soh_history"] or []) if h.get("soh") is not None and not np.isnan(h["soh"])]
+        hist = (f"{pts[0]['date'][:10]} {pts[0]['soh']:.3f} -> {pts[-1]['date'][:10]} {pts[-1]['soh']:.3f} "
+                f"({len(pts)} dates)") if pts else ""
+        t.add_row(escape(str(r["battery_id"])), f(r["capacity_ah"], 2), f(r["soh"], 3), f(r["r0_mohm"], 1),
+                  f(r["efc"], 1), f(r["t_max_c"], 1), f(r["hours_above_45c"], 1), escape(hist),
+                  escape(", ".join(r["quality_flags"] or [])))
+    console.print(t)
+    from slopt.report import atomic_write_text
+
+    out_dir = out if out is not None else Path("out") / history.stem
+    cols = [c for c in summary.columns if c not in ("soh_history", "quality_flags")]
+    atomic_write_text(out_dir / "summary.csv", summary[cols].to_csv(index=False))
+    for _, r in summary.iterrows():
+        write_passport(passport_record(summary, str(r["battery_id"])), out_dir / f"passport_{r['battery_id']}.json")
+    console.print(escape(f"wrote summary.csv and {len(summary)} passport JSON file(s) to {out_dir}"))

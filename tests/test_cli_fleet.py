@@ -1,0 +1,77 @@
+"""``slopt assign`` and ``slopt passport`` on the command line."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+HIST = ROOT / "tests" / "data" / "bms" / "two_batteries.csv"
+
+
+def run(*args, cwd):
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
+    return subprocess.run([sys.executable, "-m", "slopt.cli", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_assign_generated_fleet_writes_results(tmp_path):
+    inst = tmp_path / "fleet.toml"
+    inst.write_text('name = "f120"\ngenerate = 120\nseed = 0\nunlimited = true\n')
+    out = tmp_path / "res"
+    r = run("assign", inst, "--out", out, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "correct_pct" in r.stdout and "optimal" in r.stdout
+    a = pd.read_csv(out / "assignment.csv")
+    assert len(a) == 120 and a["route"].notna().all() and a["feasible"].all()
+    res = json.loads((out / "result.json").read_text())
+    assert res["adaptive"]["misallocated_pct"] == 0.0
+    assert res["static"]["misallocated_pct"] > 0.0
+    assert (out / "allocation.png").stat().st_size > 0
+
+
+def test_assign_bad_fleet_row_is_one_line_exit_2(tmp_path):
+    from slopt.fleet import generate_fleet
+    t = generate_fleet(5, seed=0).table.copy()
+    t.loc[2, "soh"] = 1.3
+    csv = tmp_path / "fleet.csv"
+    t.to_csv(csv, index=False)
+    out = tmp_path / "res"
+    r = run("assign", csv, "--out", out, cwd=tmp_path)
+    assert r.returncode == 2
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "fleet.csv" in err[0] and "row 3" in err[0] and "soh" in err[0] and "1.3" in err[0]
+    assert "Traceback" not in r.stderr and not out.exists()
+
+
+def test_assign_toml_unknown_field_exit_2(tmp_path):
+    inst = tmp_path / "fleet.toml"
+    inst.write_text('generate = 10\ncolour = "red"\n')
+    r = run("assign", inst, cwd=tmp_path)
+    assert r.returncode == 2 and "colour" in r.stderr and "unknown field" in r.stderr
+
+
+def test_passport_writes_one_record_per_battery(tmp_path):
+    out = tmp_path / "pp"
+    r = run("passport", HIST, "--out", out, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    files = sorted(p.name for p in out.glob("passport_*.json"))
+    assert files == ["passport_M-001.json", "passport_M-002.json"]
+    rec = json.loads((out / "passport_M-001.json").read_text())
+    assert rec["battery_id"] == "M-001"
+    summary = pd.read_csv(out / "summary.csv")
+    assert (summary["capacity_ah"] > 0).all()
+
+
+def test_passport_bad_row_exit_2(tmp_path):
+    lines = HIST.read_text().splitlines()
+    lines[5] = lines[5].replace(lines[5].split(",")[3], "x", 1)
+    bad = tmp_path / "hist.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    r = run("passport", bad, "--out", tmp_path / "pp", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "hist.csv" in r.stderr and "row 5" in r.stderr and "current_a" in r.stderr
+    assert not (tmp_path / "pp").exists()
