@@ -342,5 +342,11 @@ def main(argv: Optional[list[str]] = None) -> None:
         raise SystemExit(exc.exit_code) from None
 
 
+# fleet commands (assign, passport) register themselves on ``app``
+import slopt.cli_fleet  # noqa: E402,F401
+
 if __name__ == "__main__":
-    main()
+    # ``python -m slopt.cli``: run the importable module, on whose ``app`` every command registered
+    from slopt.cli import main as _main
+
+    _main()
