@@ -32,11 +32,13 @@ __all__ = [
 
 
 _LAZY = {"solve_sizing": "slopt.sizing", "SizingOptions": "slopt.sizing", "SizingResult": "slopt.sizing",
-         "SolveOptions": "slopt.solve", "Status": "slopt.solve"}
+         "SolveOptions": "slopt.solve", "Status": "slopt.solve",
+         "simulate_dispatch": "slopt.dispatch.simulate", "DispatchResult": "slopt.dispatch.simulate",
+         "BatteryGroups": "slopt.dispatch.base"}
 
 
 def __getattr__(name):
-    """Lazy exports of the Pyomo-backed API, so ``import slopt`` stays light."""
+    """Lazy exports (the Pyomo-backed API, dispatch simulation), so ``import slopt`` stays light."""
     if name in _LAZY:
         import importlib
 

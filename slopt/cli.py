@@ -1,8 +1,9 @@
 """The ``slopt`` command line (typer + rich).
 
 Commands: ``slopt validate INSTANCE [--report]``, ``slopt solve INSTANCE [--method milp]
-[--out DIR] [--time-limit S] [--gap G]`` and ``slopt info``; later commands (``dispatch``,
-``bench``) register on the same :data:`app` (one function per command below).
+[--out DIR] [--time-limit S] [--gap G]``, ``slopt dispatch INSTANCE [--strategy S|all]
+[--scenario NAME|all] [--out DIR]`` and ``slopt info``; later commands (``bench``) register on
+the same :data:`app` (one function per command below).
 
 :func:`main` is the entry point. It turns any :class:`~slopt.errors.SloptError` into one
 line ``error: <message>`` on stderr and the error's exit code (DESIGN section 11: 2 bad
@@ -286,6 +287,145 @@ def solve(
     console.print(escape(f"wrote {', '.join(p.name for p in files)} to {out_dir}"))
     if res.status == Status.ERROR:
         raise SolverError(f"{instance}: {res.message}")
+
+
+# ----------------------------------------------------------------------------- dispatch
+def _g(x, fmt: str) -> str:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    return "-" if not np.isfinite(x) else format(x, fmt)
+
+
+def dispatch_metrics_table(runs, consistency: dict | None = None) -> Table:
+    """Seed 002 Table 4 (and the Table 3 scalars) per scenario and strategy."""
+    t = Table(title="dispatch metrics (seed 002 Tables 3-4)", header_style="bold")
+    cols = ("scenario", "strategy", "SOH loss %/day", "|dev| kW", "rms dev kW", "unserved ch/dis kWh",
+            "compute s", "V RMSE p.u.", "efficiency %", "active groups", "consistency")
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("scenario", "strategy", "active groups") else "right")
+    for r in runs:
+        m = r.metrics
+        ci = (consistency or {}).get(r.strategy, {}).get(r.scenario, float("nan"))
+        t.add_row(escape(r.scenario), escape(f"{r.strategy} ({r.label})"), _g(m["soh_degradation_pct_per_day"], ".5f"),
+                  _g(m["deviation_mae_kw"], ".3f"), _g(m["deviation_rms_kw"], ".3f"),
+                  f"{m['unserved_charge_kwh']:.2f} / {m['unserved_discharge_kwh']:.2f}", _g(m["compute_s"], ".4f"),
+                  _g(m["voltage_rmse_pu"], ".2e"), _g(m["system_efficiency_pct"], ".2f"),
+                  escape(f"{m['n_active_groups']}: {m['active_groups']}"), _g(ci, ".3f"))
+    return t
+
+
+def dispatch_table3(table) -> Table:
+    """Seed 002 Table 3 for one strategy, transposed: one column per scenario."""
+    t = Table(title=f"seed 002 Table 3 ({escape(table.attrs.get('strategy', ''))})", header_style="bold")
+    t.add_column("quantity", style="bold")
+    for k in table.index:
+        t.add_column(escape(str(k)), justify="right")
+    labels = {"peak_request_kw": "peak request (kW)", "active_groups": "active groups",
+              "system_efficiency_pct": "system efficiency (%)", "unserved_kwh": "unserved (kWh)",
+              "consistency_index": "consistency index"}
+    for c in table.columns:
+        label = labels.get(c, c.replace("soc_range[", "SOC range ").rstrip("]"))
+        t.add_row(escape(label), *(escape(_g(v, ".2f") if isinstance(v, float) else str(v)) for v in table[c].tolist()))
+    return t
+
+
+@app.command()
+def dispatch(
+    instance: Path = typer.Argument(..., help="Instance TOML file with a [dispatch] section.", show_default=False),
+    strategy: str = typer.Option("priority,proportional,soh", "--strategy",
+                                 help="priority (Eq. 9), proportional (CPD), soh (SOHD), mpc (MPCD), optimal (Eq. 10); "
+                                      "a comma-separated list, or all (adds the Pyomo-based mpc and optimal)."),
+    scenario: str = typer.Option("all", "--scenario", help="base (the request), a [[dispatch.scenarios]] name, or all."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory [default: out/<instance name>/dispatch]."),
+    b: Optional[float] = typer.Option(None, "--b", help="Eq. 9 scaling parameter B [default: dispatch.priority_b]."),
+    voltage: bool = typer.Option(True, "--voltage/--no-voltage", help="Voltage RMSE on the instance's feeder (AC sweep)."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots (seed 002 Figs 7-8)."),
+) -> None:
+    """Simulate dispatch strategies among the battery groups of an instance; print and write the metrics."""
+    from slopt.errors import InstanceError
+    from slopt.io.loader import load_instance
+
+    if b is not None and not (np.isfinite(b) and b >= 0):
+        raise InstanceError.at(None, "--b", b, "must be >= 0")
+    from slopt.dispatch.strategies import STRATEGIES, get_strategy
+
+    if strategy.strip().lower() == "all":
+        strategies = list(STRATEGIES.values())
+    else:
+        strategies = []
+        for name in strategy.split(","):
+            try:
+                s = get_strategy(name)
+            except InstanceError:
+                raise InstanceError.at(None, "--strategy", strategy,
+                                       f"unknown strategy {name.strip()!r}; use {', '.join(STRATEGIES)} "
+                                       "(comma-separated) or all") from None
+            if s not in strategies:
+                strategies.append(s)
+    inst = load_instance(instance)
+    if inst.dispatch is None:
+        from slopt.io.schema import MISSING
+
+        raise InstanceError.at(instance, "dispatch", MISSING, "the instance has no [dispatch] section (battery groups)")
+    d = inst.dispatch
+    requests = d.requests()
+    if scenario.strip().lower() == "all":
+        chosen = list(requests)
+    elif scenario in requests:
+        chosen = [scenario]
+    else:
+        raise InstanceError.at(None, "--scenario", scenario, f"unknown scenario; use {', '.join(requests)} or all")
+
+    from slopt.dispatch.simulate import (consistency_index, feeder_context_from_instance, groups_from_instance,
+                                         simulate_dispatch, table3)
+    from slopt.report import write_dispatch_result
+
+    console = _console()
+    skipped = [s.name for s in strategies if len(strategies) > 1 and not s.available]
+    strategies = [s for s in strategies if s.name not in skipped]
+    groups, info = groups_from_instance(inst)
+    ctx = feeder_context_from_instance(inst) if voltage else None
+    bval = d.priority_b if b is None else float(b)
+    runs = []
+    with console.status("simulating ...") as status:
+        for sc in chosen:
+            for s in strategies:
+                status.update(f"scenario {escape(sc)}: {s.name}")
+                opts = {"b": bval} if s.name == "priority" else None
+                runs.append(simulate_dispatch(groups, requests[sc], s, dt_h=info["dt_h"], soc0=info["soc0"],
+                                              options=opts, feeder_context=ctx, names=info["names"],
+                                              technology=info["technology"], scenario=sc))
+    consistency, tables3 = {}, {}
+    if len(chosen) > 1:
+        for s in strategies:
+            by_sc = {r.scenario: r for r in runs if r.strategy == s.name}
+            consistency[s.name] = consistency_index(by_sc).to_dict()
+            t3 = table3(by_sc)
+            t3.attrs["strategy"] = s.name
+            tables3[s.name] = t3
+    for r in runs:
+        r.metrics["consistency_index"] = consistency.get(r.strategy, {}).get(r.scenario, float("nan"))
+    console.print(dispatch_metrics_table(runs, consistency))
+    if tables3:
+        first = strategies[0].name
+        console.print(dispatch_table3(tables3[first]))
+    if skipped:
+        console.print(escape(f"skipped (not available): {', '.join(skipped)}"))
+    out_dir = out if out is not None else Path("out") / inst.name / "dispatch"
+    extra = {
+        "instance": inst.name, "bus": d.bus, "resolution_min": d.resolution_min, "priority_b": bval,
+        "groups_input": [{"group": n, "technology": tch, "e_kwh": e, "p_kw": p, "soh": h}
+                         for n, tch, e, p, h in zip(d.names, d.technology, d.e_kwh, d.p_kw, d.soh)],
+        "scenarios": {k: d.scenario_notes.get(k, f"request {d.request_source}") for k in chosen},
+        "strategies": [s.name for s in strategies], "skipped": skipped,
+        "consistency_index": consistency,
+        "table3": {k: v.reset_index().to_dict(orient="records") for k, v in tables3.items()},
+    }
+    plot_sc = "base" if "base" in chosen else chosen[0]
+    files = write_dispatch_result(runs, out_dir, extra=extra, plots=plots, plot_scenario=plot_sc, title=inst.name)
+    console.print(escape(f"wrote {', '.join(p.name for p in files)} to {out_dir}"))
 
 
 # ----------------------------------------------------------------------------- info

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "write_sizing_result", "plot_sizing"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "write_sizing_result", "plot_sizing",
+           "dispatch_tables", "write_dispatch_result", "plot_dispatch"]
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -146,4 +147,114 @@ def write_sizing_result(result, out_dir: str | Path, plots: bool = True) -> list
         files.append(atomic_write_text(out_dir / "convergence.csv", result.convergence.to_csv(index=False)))
     if plots:
         files += plot_sizing(result, out_dir)
+    return files
+
+
+# ----------------------------------------------------------------------------- dispatch
+def dispatch_tables(runs) -> dict[str, pd.DataFrame]:
+    """Long tables of several :class:`~slopt.dispatch.simulate.DispatchResult` runs.
+
+    Returns ``{"power", "steps", "groups", "metrics", "voltages"}``, each with leading
+    ``scenario`` and ``strategy`` columns (``voltages`` is empty without a feeder context).
+    """
+    def tag(df, r):
+        df = df.copy()
+        df.insert(0, "strategy", r.strategy)
+        df.insert(0, "scenario", r.scenario)
+        return df
+
+    runs = list(runs)
+    cat = lambda frames: pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return {
+        "power": cat([tag(r.power, r) for r in runs]),
+        "steps": cat([tag(r.steps, r) for r in runs]),
+        "groups": cat([tag(r.groups, r) for r in runs]),
+        "metrics": pd.DataFrame([r.metrics for r in runs]),
+        "voltages": cat([tag(r.voltages, r) for r in runs if r.voltages is not None]),
+    }
+
+
+def plot_dispatch(runs, out_dir: str | Path, scenario: str | None = None, title: str = "") -> list[Path]:
+    """Seed 002 Fig. 7 (SOC per group, one panel per strategy) and Fig. 8 (energy per group).
+
+    Plots the runs of ``scenario`` (default: the first run's). Writes ``soc_groups.png`` and
+    ``energy_groups.png``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    runs = list(runs)
+    if not runs:
+        return []
+    scenario = runs[0].scenario if scenario is None else scenario
+    sel = [r for r in runs if r.scenario == scenario]
+    paths = []
+    n = len(sel)
+    ncol = min(n, 3)
+    nrow = -(-n // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.4 * nrow), squeeze=False, sharey=True)
+    for ax, r in zip(axes.ravel(), sel):
+        for i, name in enumerate(r.names):
+            ax.plot(r.soc.index, r.soc[name], color=f"C{i % 10}", lw=1.2, label=name)
+        ax.set_title(f"{r.strategy} ({r.label})", fontsize=9)
+        ax.set_xlabel("time (h)")
+        ax.set_ylabel("SOC (pu of usable energy)")
+        ax.set_xlim(0, float(r.soc.index[-1]))
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    axes.ravel()[0].legend(fontsize=7, ncol=3, loc="best")
+    fig.suptitle(f"{title + ': ' if title else ''}SOC per battery group, scenario {scenario} (seed 002 Fig. 7)", fontsize=10)
+    fig.tight_layout()
+    paths.append(_save(fig, out_dir / "soc_groups.png"))
+    plt.close(fig)
+
+    names = list(sel[0].names)
+    x = np.arange(len(names))
+    width = 0.8 / n
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.9 * len(names)), 4.2))
+    for k, r in enumerate(sel):
+        off = (k - (n - 1) / 2) * width
+        ax.bar(x + off, r.groups["e_charged_kwh"], width, color=f"C{k}", label=f"{r.strategy}")
+        ax.bar(x + off, -r.groups["e_discharged_kwh"], width, color=f"C{k}", alpha=0.55)
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xticks(x, names)
+    ax.set_ylabel("energy (kWh): charged + / discharged -")
+    ax.set_title(f"{title + ': ' if title else ''}energy per battery group, scenario {scenario} (seed 002 Fig. 8)",
+                 fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    paths.append(_save(fig, out_dir / "energy_groups.png"))
+    plt.close(fig)
+    return paths
+
+
+def write_dispatch_result(runs, out_dir: str | Path, *, extra: dict | None = None, plots: bool = True,
+                          plot_scenario: str | None = None, title: str = "") -> list[Path]:
+    """Write ``dispatch_power.csv``, ``dispatch_steps.csv``, ``dispatch_groups.csv``, ``metrics.csv``,
+    ``voltages.csv`` (with a feeder context), ``result.json`` and the PNGs of :func:`plot_dispatch`.
+
+    ``extra`` is merged into ``result.json`` (instance, consistency indices, Table 3, ...).
+    """
+    out_dir = Path(out_dir)
+    runs = list(runs)
+    t = dispatch_tables(runs)
+    files = [
+        atomic_write_text(out_dir / "dispatch_power.csv", t["power"].to_csv(index=False)),
+        atomic_write_text(out_dir / "dispatch_steps.csv", t["steps"].to_csv(index=False)),
+        atomic_write_text(out_dir / "dispatch_groups.csv", t["groups"].to_csv(index=False)),
+        atomic_write_text(out_dir / "metrics.csv", t["metrics"].to_csv(index=False)),
+    ]
+    if not t["voltages"].empty:
+        files.append(atomic_write_text(out_dir / "voltages.csv", t["voltages"].to_csv(index=False)))
+    payload = dict(extra or {})
+    payload["metrics"] = t["metrics"].to_dict(orient="records")
+    payload["groups"] = t["groups"].to_dict(orient="records")
+    files.append(atomic_write_text(out_dir / "result.json", json.dumps(_clean(payload), indent=2, default=_json_default)))
+    if plots:
+        files += plot_dispatch(runs, out_dir, scenario=plot_scenario, title=title)
     return files

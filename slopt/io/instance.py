@@ -15,7 +15,7 @@ import numpy as np
 from slopt.battery.cost import Technology
 from slopt.grid.feeder import Feeder
 
-__all__ = ["Instance", "Candidates"]
+__all__ = ["Instance", "Candidates", "DispatchData"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,68 @@ class Candidates:
 
 
 @dataclass(frozen=True)
+class DispatchData:
+    """The optional ``[dispatch]`` section: battery groups at one bus and their power request.
+
+    Attributes
+    ----------
+    bus : int
+        Bus (original number) where the groups' unit is connected.
+    resolution_min : int
+        Step of the request (60, 15 or 5 min; 24 h horizon).
+    request_kw : ndarray, shape (T,)
+        Power asked of the unit, + charging (consumption), - discharging.
+    request_source : str
+        The CSV it was read from.
+    names, technology : tuple of str, length G
+        Group names and technologies (``"new"`` / ``"retired"``).
+    e_kwh, p_kw, soh, eta_charge, eta_discharge, soc_min, soc_max, soc_initial : ndarray, shape (G,)
+        Nameplate energy, power rating (Eq. 11a), SOH, efficiencies and SOC window / start
+        (fractions of the usable energy ``soh * e_kwh``), defaults already filled in.
+    scenarios : dict[str, ndarray]
+        Named variants of the request (``[[dispatch.scenarios]]``), each shape (T,).
+    scenario_notes : dict[str, str]
+        How each scenario was defined (``"scale 1.5"``, ``"peak 38.9 kW"``, a file).
+    priority_b : float
+        Scaling parameter ``B`` of seed 002 Eq. 9.
+    """
+
+    bus: int
+    resolution_min: int
+    request_kw: np.ndarray
+    request_source: str
+    names: tuple
+    technology: tuple
+    e_kwh: np.ndarray
+    p_kw: np.ndarray
+    soh: np.ndarray
+    eta_charge: np.ndarray
+    eta_discharge: np.ndarray
+    soc_min: np.ndarray
+    soc_max: np.ndarray
+    soc_initial: np.ndarray
+    scenarios: dict = field(default_factory=dict)
+    scenario_notes: dict = field(default_factory=dict)
+    priority_b: float = 1.0
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.names)
+
+    @property
+    def n_steps(self) -> int:
+        return int(np.asarray(self.request_kw).size)
+
+    @property
+    def dt_h(self) -> float:
+        return self.resolution_min / 60.0
+
+    def requests(self) -> dict:
+        """``{"base": request_kw, **scenarios}`` in file order."""
+        return {"base": self.request_kw, **self.scenarios}
+
+
+@dataclass(frozen=True)
 class Instance:
     """A sizing/operation instance (DESIGN section 2).
 
@@ -81,7 +143,9 @@ class Instance:
     profile_source : str
         Where the multipliers came from (the CSV path, or ``"built-in <res>-min"``).
     extra : dict
-        Room for optional sections added later (dispatch, fleet, applications).
+        Room for optional sections added later (fleet, applications).
+    dispatch : DispatchData or None
+        The optional ``[dispatch]`` section (battery groups and their request).
     """
 
     name: str
@@ -100,6 +164,7 @@ class Instance:
     description: str = ""
     profile_source: str = ""
     extra: dict = field(default_factory=dict)
+    dispatch: DispatchData | None = None
 
     @property
     def n_steps(self) -> int:

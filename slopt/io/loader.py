@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from slopt.errors import InstanceError
 from slopt.grid.feeder import BUNDLED_FEEDERS, Feeder, load_feeder
 from slopt.grid.profiles import load_profile, n_steps, pv_profile
-from slopt.io.instance import Candidates, Instance
+from slopt.io.instance import Candidates, DispatchData, Instance
 from slopt.io.schema import InstanceSpec, format_validation_error
 
 if sys.version_info >= (3, 11):
@@ -35,10 +35,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["load_instance", "read_profiles_csv", "PROFILE_COLUMNS"]
+__all__ = ["load_instance", "read_profiles_csv", "read_request_csv", "PROFILE_COLUMNS", "REQUEST_COLUMNS"]
 
 #: Columns of a profile CSV: step start time (HH:MM), load and PV multipliers.
 PROFILE_COLUMNS = ("time", "load", "pv")
+#: Columns of a dispatch request CSV: step start time (HH:MM) and the requested power (kW, + charge).
+REQUEST_COLUMNS = ("time", "p_request_kw")
 
 _TIME = re.compile(r"^(?:\d{4}-\d{2}-\d{2}[ T])?(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 
@@ -160,7 +162,51 @@ def _assemble(spec: InstanceSpec, path: Path) -> Instance:
         description=spec.description,
         profile_source=source,
         extra={"feeder": spec.feeder},
+        dispatch=_dispatch(spec, path, feeder),
     )
+
+
+def _dispatch(spec: InstanceSpec, path: Path, feeder: Feeder) -> DispatchData | None:
+    """The ``[dispatch]`` section: bus check, request CSV, scenarios (defaults from the schema)."""
+    d = spec.dispatch
+    if d is None:
+        return None
+    _check_buses(feeder, d.bus, "dispatch.bus", path)
+    res = int(d.resolution_min if d.resolution_min is not None else spec.profiles.resolution_min)
+    request = _request(path, d.request_file, "dispatch.request_file", res)
+    scenarios, notes = {}, {}
+    peak = float(np.max(np.abs(request))) if request.size else 0.0
+    for i, sc in enumerate(d.scenarios):
+        if sc.request_file is not None:
+            scenarios[sc.name] = _request(path, sc.request_file, f"dispatch.scenarios[{i}].request_file", res)
+            notes[sc.name] = sc.description or f"request file {sc.request_file}"
+        elif sc.scale is not None:
+            scenarios[sc.name] = request * float(sc.scale)
+            notes[sc.name] = sc.description or f"request x {sc.scale:g}"
+        else:
+            if peak <= 0.0:
+                raise InstanceError.at(path, f"dispatch.scenarios[{i}].peak_kw", sc.peak_kw,
+                                       "cannot scale an all-zero request to a peak")
+            scenarios[sc.name] = request * (float(sc.peak_kw) / peak)
+            notes[sc.name] = sc.description or f"request scaled to a {sc.peak_kw:g} kW peak"
+    rows = spec.dispatch_groups()
+    col = lambda k: np.array([r[k] for r in rows], dtype=float)
+    return DispatchData(
+        bus=int(d.bus), resolution_min=res, request_kw=request,
+        request_source=str(path.parent / d.request_file),
+        names=tuple(r["name"] for r in rows), technology=tuple(r["technology"] for r in rows),
+        e_kwh=col("e_kwh"), p_kw=col("p_kw"), soh=col("soh"), eta_charge=col("eta_charge"),
+        eta_discharge=col("eta_discharge"), soc_min=col("soc_min"), soc_max=col("soc_max"),
+        soc_initial=col("soc_initial"), scenarios=scenarios, scenario_notes=notes,
+        priority_b=float(d.priority_b),
+    )
+
+
+def _request(path: Path, name: str, field: str, resolution_min: int) -> np.ndarray:
+    csv_path = path.parent / name
+    if not _is_file(csv_path):
+        raise InstanceError.at(path, field, name, f"file not found ({csv_path})")
+    return read_request_csv(csv_path, resolution_min)
 
 
 def _feeder(value: str, path: Path) -> Feeder:
@@ -199,12 +245,14 @@ def _is_file(p: Path) -> bool:
         return False
 
 
-def _check_buses(feeder: Feeder, buses: list[int], field: str, path: Path) -> None:
+def _check_buses(feeder: Feeder, buses: list[int] | int, field: str, path: Path) -> None:
+    """Every bus number exists in the feeder; a scalar ``buses`` is reported without an index."""
     known = set(int(b) for b in feeder.bus_ids)
-    for i, b in enumerate(buses):
+    scalar = isinstance(buses, int)
+    for i, b in enumerate([buses] if scalar else buses):
         if b not in known:
             lo, hi = int(feeder.bus_ids.min()), int(feeder.bus_ids.max())
-            raise InstanceError.at(path, f"{field}[{i}]", b,
+            raise InstanceError.at(path, field if scalar else f"{field}[{i}]", b,
                                    f"no such bus in feeder {feeder.name} (buses {lo}..{hi}, {feeder.n_bus} in all)")
 
 
@@ -225,6 +273,30 @@ def read_profiles_csv(csv_path: str | Path, resolution_min: int) -> tuple[np.nda
     InstanceError
         Naming the CSV file, the column and the row.
     """
+    out = _read_series_csv(csv_path, resolution_min, PROFILE_COLUMNS, nonnegative=True)
+    return out["load"], out["pv"]
+
+
+def read_request_csv(csv_path: str | Path, resolution_min: int) -> np.ndarray:
+    """Read a dispatch request CSV with columns ``time,p_request_kw`` (extra columns are ignored).
+
+    Same row and time rules as :func:`read_profiles_csv`; ``p_request_kw`` is the power asked
+    of the storage unit, finite, positive when charging.
+
+    Returns
+    -------
+    ndarray, shape (T,)
+
+    Raises
+    ------
+    InstanceError
+        Naming the CSV file, the column and the row.
+    """
+    return _read_series_csv(csv_path, resolution_min, REQUEST_COLUMNS, nonnegative=False)["p_request_kw"]
+
+
+def _read_series_csv(csv_path: str | Path, resolution_min: int, columns: tuple, nonnegative: bool) -> dict:
+    """Columns ``columns[1:]`` of a 24-h CSV whose first column ``columns[0]`` is the step start."""
     csv_path = Path(csv_path)
     try:
         text = csv_path.read_bytes().decode("utf-8-sig")
@@ -238,14 +310,14 @@ def read_profiles_csv(csv_path: str | Path, resolution_min: int) -> tuple[np.nda
         raise InstanceError.at(csv_path, "file", str(csv_path), f"not a readable CSV file ({e})") from None
     lines = [(k + 1, r) for k, r in enumerate(rows) if any(c.strip() for c in r)]
     if not lines:
-        raise InstanceError.at(csv_path, "header", "", f"file is empty; expected columns {','.join(PROFILE_COLUMNS)}")
+        raise InstanceError.at(csv_path, "header", "", f"file is empty; expected columns {','.join(columns)}")
     _, header = lines[0]
     names = [h.strip().lower() for h in header]
     cols = {}
-    for c in PROFILE_COLUMNS:
+    for c in columns:
         if c not in names:
             raise InstanceError.at(csv_path, "header", ",".join(h.strip() for h in header),
-                                   f"missing column {c!r}; expected columns {','.join(PROFILE_COLUMNS)}")
+                                   f"missing column {c!r}; expected columns {','.join(columns)}")
         if names.count(c) > 1:
             raise InstanceError.at(csv_path, "header", ",".join(h.strip() for h in header), f"duplicate column {c!r}")
         cols[c] = names.index(c)
@@ -255,27 +327,28 @@ def read_profiles_csv(csv_path: str | Path, resolution_min: int) -> tuple[np.nda
         what = "short" if len(data) < want else "too long"
         raise InstanceError.at(csv_path, "rows", len(data),
                                f"file is {what}: expected {want} rows (24 h at {resolution_min} min)")
-    out = {"load": np.empty(want), "pv": np.empty(want)}
+    time_col, value_cols = columns[0], columns[1:]
+    out = {c: np.empty(want) for c in value_cols}
+    rule = "a finite number >= 0" if nonnegative else "a finite number"
     for r, (line, row) in enumerate(data):
         if len(row) != len(header):
             raise InstanceError.at(csv_path, f"row {r + 1}", ",".join(row),
                                    f"has {len(row)} fields, header has {len(header)} (line {line})")
-        t = row[cols["time"]].strip()
+        t = row[cols[time_col]].strip()
         m = _TIME.match(t)
         minutes = int(m.group(1)) * 60 + int(m.group(2)) if m else -1
         if not m or (m.group(3) or "00") != "00" or minutes != r * resolution_min:
             expect = r * resolution_min
-            raise InstanceError.at(csv_path, f"time[row {r + 1}]", t,
+            raise InstanceError.at(csv_path, f"{time_col}[row {r + 1}]", t,
                                    f"expected {expect // 60:02d}:{expect % 60:02d} (step start at {resolution_min}-min "
                                    f"resolution, line {line})")
-        for c in ("load", "pv"):
+        for c in value_cols:
             cell = row[cols[c]].strip()
             try:
                 x = float(cell)
             except ValueError:
                 x = None
-            if x is None or not math.isfinite(x) or x < 0:
-                raise InstanceError.at(csv_path, f"{c}[row {r + 1}]", cell,
-                                       f"must be a finite number >= 0 (line {line})")
+            if x is None or not math.isfinite(x) or (nonnegative and x < 0):
+                raise InstanceError.at(csv_path, f"{c}[row {r + 1}]", cell, f"must be {rule} (line {line})")
             out[c][r] = x
-    return out["load"], out["pv"]
+    return out

@@ -24,8 +24,8 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationEr
 from slopt.battery.cost import NEW_DEFAULT, RETIRED_DEFAULT, Technology
 
 __all__ = ["InstanceSpec", "BandSpec", "ProfilesSpec", "StorageSpec", "NewTechnologySpec",
-           "RetiredTechnologySpec", "CandidatesSpec", "FieldValueError", "MISSING",
-           "format_validation_error", "error_location"]
+           "RetiredTechnologySpec", "CandidatesSpec", "DispatchSpec", "DispatchGroupSpec",
+           "DispatchScenarioSpec", "FieldValueError", "MISSING", "format_validation_error", "error_location"]
 
 
 class FieldValueError(ValueError):
@@ -256,6 +256,113 @@ class CandidatesSpec(_Spec):
         return [float(x) for x in v] if isinstance(v, list) else [float(v)] * len(self.buses)
 
 
+def _resolution_min(v: int) -> int:
+    if v not in (60, 15, 5):
+        raise ValueError("must be 60, 15 or 5 (minutes; the horizon is 24 h)")
+    return v
+
+
+def _file_name(v):
+    if v is not None and not v.strip():
+        raise ValueError("must name a CSV file")
+    return v
+
+
+class DispatchGroupSpec(_Spec):
+    """``[[dispatch.groups]]``: one battery group sharing the unit's power (seed 002 §5.2).
+
+    Omitted operating fields take the value of the group's technology (``[storage.new]`` /
+    ``[storage.retired]`` of this file, else the Table 1 defaults); ``p_kw`` defaults to the
+    technology's C-rate limit times the usable energy, ``c_rate_max * soh * e_kwh``.
+    """
+
+    name: str = Field(min_length=1)
+    technology: Literal["new", "retired"]
+    e_kwh: Positive
+    p_kw: Optional[Positive] = None
+    soh: Optional[UnitOpenLeft] = None
+    eta_charge: Optional[UnitOpenLeft] = None
+    eta_discharge: Optional[UnitOpenLeft] = None
+    soc_min: Optional[Unit] = None
+    soc_max: Optional[Unit] = None
+    soc_initial: Optional[Unit] = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v
+
+
+class DispatchScenarioSpec(_Spec):
+    """``[[dispatch.scenarios]]``: a variant of the request, given by exactly one of ``scale``
+    (factor on the request), ``peak_kw`` (the request scaled so that its largest magnitude is
+    this) or ``request_file`` (its own CSV ``time,p_request_kw``)."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    scale: Optional[Positive] = None
+    peak_kw: Optional[Positive] = None
+    request_file: Optional[str] = None
+
+    @field_validator("request_file")
+    @classmethod
+    def _request_file(cls, v):
+        return _file_name(v)
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        given = [k for k in ("scale", "peak_kw", "request_file") if getattr(self, k) is not None]
+        if len(given) != 1:
+            field = given[1] if len(given) > 1 else "scale"
+            value = getattr(self, field) if len(given) > 1 else MISSING
+            also = f" (also given: {given[0]})" if len(given) > 1 else ""
+            raise FieldValueError(field, value, "give exactly one of scale, peak_kw and request_file" + also)
+        return self
+
+
+class DispatchSpec(_Spec):
+    """``[dispatch]``: battery groups at one bus and the power request they share (DESIGN §9)."""
+
+    bus: int
+    request_file: str
+    resolution_min: Optional[int] = None
+    priority_b: NonNegative = 1.0
+    groups: list[DispatchGroupSpec] = Field(min_length=1)
+    scenarios: list[DispatchScenarioSpec] = Field(default_factory=list)
+
+    @field_validator("resolution_min")
+    @classmethod
+    def _resolution(cls, v):
+        return v if v is None else _resolution_min(v)
+
+    @field_validator("request_file")
+    @classmethod
+    def _request_file(cls, v):
+        return _file_name(v)
+
+    @model_validator(mode="after")
+    def _unique(self):
+        names = [g.name for g in self.groups]
+        try:
+            _no_duplicates(names, "group name")
+        except FieldValueError as e:
+            raise FieldValueError(("groups", e.field[0], "name"), e.value, e.reason) from None
+        seen: dict = {}
+        for i, sc in enumerate(self.scenarios):
+            if sc.name == "base":
+                raise FieldValueError(("scenarios", i, "name"), sc.name, "'base' is reserved for the request itself")
+            if sc.name in seen:
+                raise FieldValueError(("scenarios", i, "name"), sc.name, f"duplicate scenario name (also at index {seen[sc.name]})")
+            seen[sc.name] = i
+        return self
+
+
+#: Group fields that default to the technology's value.
+DISPATCH_TECH_FIELDS = ("soh", "eta_charge", "eta_discharge", "soc_min", "soc_max", "soc_initial")
+
+
 class InstanceSpec(_Spec):
     """The whole instance file."""
 
@@ -267,6 +374,40 @@ class InstanceSpec(_Spec):
     profiles: ProfilesSpec
     storage: StorageSpec
     candidates: CandidatesSpec
+    dispatch: Optional[DispatchSpec] = None
+
+    def dispatch_groups(self) -> list[dict]:
+        """The ``[[dispatch.groups]]`` with every default filled in (see :class:`DispatchGroupSpec`)."""
+        if self.dispatch is None:
+            return []
+        techs = {"new": NEW_DEFAULT, "retired": RETIRED_DEFAULT}
+        techs.update(self.storage.technologies())
+        out = []
+        for g in self.dispatch.groups:
+            tech = techs[g.technology]
+            row = {"name": g.name, "technology": g.technology, "e_kwh": float(g.e_kwh)}
+            for k in DISPATCH_TECH_FIELDS:
+                v = getattr(g, k)
+                row[k] = float(getattr(tech, k) if v is None else v)
+            row["p_kw"] = float(g.p_kw) if g.p_kw is not None else tech.c_rate_max * row["soh"] * row["e_kwh"]
+            out.append(row)
+        return out
+
+    @model_validator(mode="after")
+    def _dispatch_windows(self):
+        if self.dispatch is None:
+            return self
+        for i, (g, row) in enumerate(zip(self.dispatch.groups, self.dispatch_groups())):
+            src = lambda k: "" if getattr(g, k) is not None else f" ({g.technology} default)"
+            if row["soc_min"] >= row["soc_max"]:
+                field = "soc_min" if g.soc_min is not None or g.soc_max is None else "soc_max"
+                raise FieldValueError(("dispatch", "groups", i, field), row[field],
+                                      f"must give soc_min < soc_max ({row['soc_min']:g}{src('soc_min')} vs "
+                                      f"{row['soc_max']:g}{src('soc_max')})")
+            if not row["soc_min"] <= row["soc_initial"] <= row["soc_max"]:
+                raise FieldValueError(("dispatch", "groups", i, "soc_initial"), row["soc_initial"],
+                                      f"must lie in the SOC window [{row['soc_min']:g}, {row['soc_max']:g}]")
+        return self
 
 
 # ----------------------------------------------------------------------------- errors
@@ -288,7 +429,7 @@ _MSG = {
 def _field_names() -> set[str]:
     names: set[str] = set()
     for m in (InstanceSpec, BandSpec, ProfilesSpec, StorageSpec, CandidatesSpec, NewTechnologySpec,
-              RetiredTechnologySpec):
+              RetiredTechnologySpec, DispatchSpec, DispatchGroupSpec, DispatchScenarioSpec):
         names.update(m.model_fields)
     return names
 

@@ -1,0 +1,315 @@
+"""Dispatch strategies of seed 002 §4.2 and §5.3 behind one interface, and their registry.
+
+Every numpy strategy has the signature ``allocate(groups, p_request_kw, state) -> p_group_kw``
+(:mod:`slopt.dispatch.base`): ``p_request_kw`` has shape ``(...)`` (a scalar for one unit and
+step, any leading batch otherwise), the result has shape ``(..., G)``, positive = charging. All
+of them honour seed 002 Eq. 11a-c by construction:
+
+- 11a/11b: each group stays within :func:`~slopt.dispatch.base.group_power_bounds` (rating and
+  the power that keeps its SOC inside the window over this step);
+- 11c: every group has the sign of the request and ``|sum_i p_i| <= |p_request|``. Whatever
+  cannot be served is left to the caller to report (the simulator reports it as unserved
+  energy).
+
+Strategies
+----------
+``priority``    Eq. 9 health priority (:func:`priority`): groups ranked by
+                ``R_i = SOC_i + A*B/SOH_i``; see the interpretation below and ``docs/dispatch.md``.
+``proportional`` CPD: split in proportion to rating (:func:`slopt.dispatch.base.proportional`).
+``soh``         SOHD: split in proportion to ``SOH_i * E_i`` (:func:`soh_weighted`).
+``mpc``         MPCD: receding horizon (``slopt.dispatch.optimal.mpc_allocate``, Pyomo + HiGHS).
+``optimal``     Eq. 10 variance-optimal day plan (``slopt.dispatch.optimal.plan_optimal``).
+
+The last two are imported lazily, by name, when first used, so that this module stays numpy-only.
+
+Interpretation of Eq. 9
+-----------------------
+The seed prints ``R_i(t) = SOC_i(t) + A*B/SOH_i`` with ``A = +1`` when charging and ``-1`` when
+discharging, "a higher value corresponds to a higher priority". Taken literally for charging this
+favours packs that are already full and weak, against the stated intent (healthier packs take the
+deeper cycles, weaker packs cycle shallow, SOC is balanced). For discharging the literal reading
+is right (high SOC and high SOH first). We keep Eq. 9 as printed and read the ranking direction
+from the mode: **discharging serves the largest R first, charging serves the smallest R first**.
+Equivalently, groups are served in descending order of the key
+
+    kappa_i = -A * R_i = -A * SOC_i - B / SOH_i
+
+so charging prefers low SOC and high SOH, discharging high SOC and high SOH. ``B`` (default 1,
+both terms are per unit) sets the SOC offset a healthier group accepts before a weaker one
+takes over: ``B * (1/SOH_weak - 1/SOH_strong)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from slopt.dispatch.base import BatteryGroups, GroupState, group_power_bounds, proportional
+from slopt.errors import InstanceError, SolverError
+
+__all__ = ["priority", "priority_key", "soh_weighted", "weighted_split", "proportional_exact",
+           "Strategy", "STRATEGIES", "ALIASES", "get_strategy", "DEFAULT_B"]
+
+#: Default scaling parameter ``B`` of Eq. 9 (dimensionless; SOC and 1/SOH are both per unit).
+DEFAULT_B = 1.0
+
+
+# ----------------------------------------------------------------------------- Eq. 9
+def priority_key(soc_pu, soh_pu, charging, b: float = DEFAULT_B) -> np.ndarray:
+    """Service key of Eq. 9: groups are served in descending order of ``-A * R_i``.
+
+    ``R_i = SOC_i + A*B/SOH_i`` (seed 002 Eq. 9), ``A = +1`` charging, ``-1`` discharging, so
+
+    ``kappa_i = -A*SOC_i - B/SOH_i``
+
+    Parameters
+    ----------
+    soc_pu, soh_pu : array_like, shape (..., G)
+        State of charge and state of health (pu).
+    charging : bool or array_like of bool, shape (...)
+        Mode per unit (the sign of the request).
+    b : float
+        Scaling parameter ``B`` (>= 0).
+
+    Returns
+    -------
+    ndarray, shape (..., G)
+        Larger = served earlier.
+    """
+    a = np.where(np.asarray(charging, dtype=bool), 1.0, -1.0)[..., None]
+    return -a * np.asarray(soc_pu, dtype=float) - float(b) / np.asarray(soh_pu, dtype=float)
+
+
+def priority(groups: BatteryGroups, p_request_kw, state: GroupState, b: float = DEFAULT_B) -> np.ndarray:
+    """Health-priority dispatch, seed 002 Eq. 9 with Eq. 11a-c.
+
+    Groups are ranked by :func:`priority_key` (``kappa_i = -A*SOC_i - B/SOH_i``; charging: low
+    SOC and high SOH first, discharging: high SOC and high SOH first) and filled in that order,
+    each up to its Eq. 11a/11b bound before the next one gets any power. Ties keep the group
+    order. Vectorised: one stable sort and one cumulative sum along the group axis.
+
+    Parameters
+    ----------
+    groups : BatteryGroups
+        Arrays broadcastable to ``(..., G)``.
+    p_request_kw : float or array_like, shape (...)
+        Power asked of the unit (+ charge, - discharge).
+    state : GroupState
+        Stored energy ``(..., G)`` and step length.
+    b : float
+        Eq. 9 scaling parameter ``B``.
+
+    Returns
+    -------
+    ndarray, shape (..., G)
+        Group powers (kW), same sign as the request; ``|sum| = min(|request|, sum of bounds)``.
+
+    Examples
+    --------
+    Two groups at equal SOC, the healthier one discharges first::
+
+        >>> import numpy as np
+        >>> from slopt.dispatch.base import BatteryGroups, GroupState
+        >>> g = BatteryGroups(*(np.array(v, float) for v in
+        ...     ([10, 10], [5, 5], [1.0, 0.7], [1, 1], [1, 1], [0, 0], [1, 1])))
+        >>> priority(g, -6.0, GroupState(np.array([5.0, 3.5]), 1.0)).tolist()
+        [-5.0, -1.0]
+    """
+    req = np.asarray(p_request_kw, dtype=float)
+    if req.ndim == 0 and np.ndim(state.e_stored_kwh) == 1:
+        return _priority_1d(groups, float(req), state, b)
+    p_lo, p_hi = group_power_bounds(groups, state)
+    charging = req > 0.0
+    usable = groups.soh * groups.e_kwh
+    key = priority_key(state.e_stored_kwh / usable, groups.soh, charging, b)
+    ch = charging[..., None]
+    cap = np.where(ch, p_hi, -p_lo)                       # headroom >= 0 in the request's direction
+    key = np.broadcast_to(key, cap.shape)
+    need = np.abs(req)[..., None]
+    order = np.argsort(-key, axis=-1, kind="stable")
+    c = np.take_along_axis(cap, order, axis=-1)
+    before = np.cumsum(c, axis=-1) - c
+    out = np.empty_like(cap)
+    np.put_along_axis(out, order, np.clip(need - before, 0.0, c), axis=-1)
+    return np.where(ch, out, -out)
+
+
+def _priority_1d(groups: BatteryGroups, req: float, state: GroupState, b: float) -> np.ndarray:
+    """:func:`priority` for one unit and one step (shape (G,)), the simulator's hot path.
+
+    Same arithmetic as :func:`~slopt.dispatch.base.group_power_bounds` (bit-identical bounds),
+    but only the side of the request is computed, and no batch indexing is needed.
+    """
+    e = state.e_stored_kwh
+    usable = groups.soh * groups.e_kwh
+    soc = e / usable
+    if req > 0.0:
+        room = np.maximum(groups.soc_max * usable - e, 0.0)
+        cap = np.minimum(groups.p_kw, room / (groups.eta_charge * state.dt_h))
+        key = soc + b / groups.soh          # kappa = -SOC - B/SOH; ascending order of -kappa
+    else:
+        room = np.maximum(e - groups.soc_min * usable, 0.0)
+        cap = np.minimum(groups.p_kw, room * groups.eta_discharge / state.dt_h)
+        key = b / groups.soh - soc          # -kappa = -SOC + B/SOH
+    cap = np.broadcast_to(cap, np.shape(e))
+    order = np.argsort(key, kind="stable")
+    c = cap[order]
+    before = np.cumsum(c)
+    before -= c
+    out = np.empty(c.shape)
+    out[order] = np.minimum(np.maximum(abs(req) - before, 0.0), c)
+    if req <= 0.0:
+        np.negative(out, out=out)
+    return out
+
+
+# ----------------------------------------------------------------------------- weighted splits
+def weighted_split(p_lo, p_hi, p_request_kw, weight, n_pass: int | None = None) -> np.ndarray:
+    """Split a request in proportion to ``weight`` within ``[p_lo, p_hi]``, redistributing.
+
+    Pass ``k``: the remainder is shared among the groups not yet clipped, in proportion to their
+    weight; groups that hit a bound are clipped and leave the pool. Each pass either serves the
+    whole remainder or clips at least one more group, so ``G`` passes are exact.
+
+    Parameters
+    ----------
+    p_lo, p_hi : ndarray, shape (..., G)
+        Bounds, ``p_lo <= 0 <= p_hi``.
+    p_request_kw : array_like, shape (...)
+    weight : array_like, broadcastable to (..., G)
+        Non-negative weights; a zero weight never gets power.
+    n_pass : int or None
+        Redistribution passes; ``None`` = ``G`` (exact).
+
+    Returns
+    -------
+    ndarray, shape (..., G)
+    """
+    req = np.asarray(p_request_kw, dtype=float)
+    w = np.broadcast_to(np.asarray(weight, dtype=float), p_lo.shape)
+    n = p_lo.shape[-1] if n_pass is None else max(int(n_pass), 1)
+    p = np.zeros(p_lo.shape)
+    remaining = np.broadcast_to(req, p_lo.shape[:-1]).astype(float)
+    free = w > 0
+    for _ in range(n):
+        wf = np.where(free, w, 0.0)
+        tot = wf.sum(axis=-1, keepdims=True)
+        share = np.divide(wf, tot, out=np.zeros_like(wf), where=tot > 0)
+        cand = p + share * remaining[..., None]
+        new = np.clip(cand, p_lo, p_hi)
+        free = free & (new == cand)
+        remaining = remaining - (new - p).sum(axis=-1)
+        p = new
+        if not np.any(np.abs(remaining) > 1e-12):
+            break
+    return p
+
+
+def soh_weighted(groups: BatteryGroups, p_request_kw, state: GroupState, n_pass: int | None = None) -> np.ndarray:
+    """SOH-based dispatch (SOHD, seed 002 §5.3): split in proportion to ``SOH_i * E_i``.
+
+    ``p_i = P * SOH_i*E_i / sum_j SOH_j*E_j`` among the groups not at an Eq. 11a/11b bound,
+    with redistribution as in :func:`weighted_split` (exact with the default ``n_pass``).
+
+    Returns
+    -------
+    ndarray, shape (..., G)
+    """
+    p_lo, p_hi = group_power_bounds(groups, state)
+    return weighted_split(p_lo, p_hi, p_request_kw, groups.soh * groups.e_kwh, n_pass)
+
+
+def proportional_exact(groups: BatteryGroups, p_request_kw, state: GroupState) -> np.ndarray:
+    """CPD with exact redistribution: :func:`slopt.dispatch.base.proportional` with ``G`` passes."""
+    return proportional(groups, p_request_kw, state, n_pass=int(np.shape(state.e_stored_kwh)[-1]))
+
+
+# ----------------------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class Strategy:
+    """A registered dispatch strategy.
+
+    Attributes
+    ----------
+    name : str
+        Registry key.
+    label : str
+        Name in the seed's tables (CPD, SOHD, MPCD, ...).
+    kind : str
+        ``"step"``: ``fn(groups, p_request_kw, state, **kwargs) -> (..., G)`` one step at a time;
+        ``"lookahead"``: ``fn(groups, p_request_kw_future, state, options) -> (G,)``, the request
+        from this step to the end of the horizon; ``"plan"``: ``fn(groups, p_request_kw, state0,
+        options) -> (T, G)``, the whole day at once.
+    target : str or callable
+        The function, or ``"module:function"`` imported on first use.
+    description : str
+    """
+
+    name: str
+    label: str
+    kind: str
+    target: object
+    description: str = ""
+
+    @property
+    def func(self) -> Callable:
+        """The strategy function (imports lazily registered ones)."""
+        if callable(self.target):
+            return self.target
+        mod, _, attr = str(self.target).partition(":")
+        try:
+            return getattr(importlib.import_module(mod), attr)
+        except (ImportError, AttributeError) as e:
+            raise SolverError(f"dispatch strategy {self.name!r} needs {mod}.{attr}, which is not available "
+                              f"({type(e).__name__}: {e})") from None
+
+    @property
+    def available(self) -> bool:
+        """Whether :attr:`func` can be resolved (without raising)."""
+        try:
+            self.func
+        except SolverError:
+            return False
+        return True
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "priority": Strategy("priority", "Eq. 9", "step", priority,
+                         "health priority: rank by R = SOC + A*B/SOH, fill each group to its bound"),
+    "proportional": Strategy("proportional", "CPD", "step", proportional_exact,
+                             "conventional proportional dispatch: split by rating"),
+    "soh": Strategy("soh", "SOHD", "step", soh_weighted, "split in proportion to SOH x capacity"),
+    "mpc": Strategy("mpc", "MPCD", "lookahead", "slopt.dispatch.optimal:mpc_allocate",
+                    "receding-horizon Eq. 10 (Pyomo + HiGHS)"),
+    "optimal": Strategy("optimal", "Eq. 10", "plan", "slopt.dispatch.optimal:plan_optimal",
+                        "day plan minimising the variance of normalised life consumption (Pyomo + HiGHS)"),
+}
+
+#: Other accepted spellings (the seed's acronyms).
+ALIASES = {"cpd": "proportional", "sohd": "soh", "mpcd": "mpc", "proposed": "priority", "eq9": "priority",
+           "eq10": "optimal"}
+
+
+def get_strategy(name) -> Strategy:
+    """The registered :class:`Strategy` called ``name`` (case-insensitive; seed acronyms accepted).
+
+    A :class:`Strategy` passes through; a plain callable becomes a ``"step"`` strategy.
+
+    Raises
+    ------
+    InstanceError
+        ``strategy = 'name': unknown dispatch strategy; choose one of ...``.
+    """
+    if isinstance(name, Strategy):
+        return name
+    if callable(name):
+        return Strategy(getattr(name, "__name__", "custom"), getattr(name, "__name__", "custom"), "step", name)
+    key = str(name).strip().lower()
+    key = ALIASES.get(key, key)
+    if key not in STRATEGIES:
+        raise InstanceError.at(None, "strategy", name,
+                               f"unknown dispatch strategy; choose one of {', '.join(STRATEGIES)}")
+    return STRATEGIES[key]
