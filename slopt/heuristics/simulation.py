@@ -143,6 +143,7 @@ def simulate_day(instance: Instance, e_kwh: np.ndarray, p_kw: np.ndarray,
         return np.where((zmax - vmax) > (vmin - zmin), zmax, zmin)
 
     u = np.zeros((P, C))
+    diverged = np.zeros(P, dtype=int)
     viol_puh = np.zeros(P)
     viol_max = np.zeros(P)
     rec_p = np.zeros((P, T, C, K)) if record else None
@@ -164,7 +165,7 @@ def simulate_day(instance: Instance, e_kwh: np.ndarray, p_kw: np.ndarray,
         for _ in range(max(opts.inner_iters, 1)):
             p_meas = p_t.copy()
             p_meas[:, cand] += u
-            y = measure(powerflow(f, p_meas, q_t).vm_pu)
+            y = measure(_collapse_safe(powerflow(f, p_meas, q_t)))
             u_m = ctl.step(y, band=(vmin, vmax), u_bounds=(u_lo, u_hi))
             # recharge toward the start SOC when the zone has voltage headroom
             need_kw = np.maximum(e_target - state.e_stored_kwh.sum(axis=2), 0.0) / (groups.eta_charge.mean() * dt)
@@ -176,7 +177,10 @@ def simulate_day(instance: Instance, e_kwh: np.ndarray, p_kw: np.ndarray,
         p_grp = proportional(groups, u, state)
         u = p_grp.sum(axis=2)
         p_t[:, cand] += u
-        vm = powerflow(f, p_t, q_t).vm_pu
+        pf = powerflow(f, p_t, q_t)
+        vm = _collapse_safe(pf)
+        if measured:
+            diverged += ~pf.converged
         v = np.maximum(vmin - vm, 0.0) + np.maximum(vm - vmax, 0.0)
         v[:, 0] = 0.0
         worst = v.max(axis=1)
@@ -189,4 +193,15 @@ def simulate_day(instance: Instance, e_kwh: np.ndarray, p_kw: np.ndarray,
             rec_p[:, t], rec_e[:, t], rec_v[:, t] = p_grp, state.e_stored_kwh, vm
     deficit = np.maximum(e_day_start.sum(axis=2) - state.e_stored_kwh.sum(axis=2), 0.0).sum(axis=1)
     return DaySimulation(viol_puh, viol_max, deficit, rec_p, rec_e, rec_v,
-                         extra={"zones": zone, "phi0_pu_per_kw": dv_per_kw, "e_day_start_kwh": e_day_start})
+                         extra={"zones": zone, "phi0_pu_per_kw": dv_per_kw, "e_day_start_kwh": e_day_start,
+                                "diverged_steps": diverged})
+
+
+def _collapse_safe(pf) -> np.ndarray:
+    """Voltages of a batched sweep, with snapshots that did not converge set to 0 p.u.
+
+    A plan whose storage power drives the feeder into voltage collapse is scored as the worst
+    possible band violation (and the controller sees a collapsed zone), instead of NaN
+    stopping the whole population.
+    """
+    return np.where(pf.converged[..., None] & np.isfinite(pf.vm_pu), pf.vm_pu, 0.0)

@@ -110,3 +110,15 @@ def test_solve_sizing_heuristics_are_reproducible_and_near_the_milp(inst):
     for method in ("pso", "ga"):
         r = slopt.solve_sizing(inst, method, opts)
         assert r.method == method and r.n_evals >= 20 * 15 * 0.5
+
+
+def test_voltage_collapse_is_scored_not_raised(inst):
+    # at 30x the nominal load the evening sweeps do not converge (voltage collapse)
+    heavy = inst.with_(load_scale=30.0)
+    z = np.zeros((2, 3, 2))
+    sim = simulate_day(heavy, z, z)
+    assert np.isfinite(sim.violation_puh).all()
+    assert (sim.extra["diverged_steps"] > 0).all()
+    assert sim.max_violation_pu.min() >= 0.9          # a collapsed snapshot counts as 0 p.u.
+    ok = simulate_day(inst, z, z)
+    assert (ok.extra["diverged_steps"] == 0).all()
