@@ -34,7 +34,10 @@ __all__ = [
 _LAZY = {"solve_sizing": "slopt.sizing", "SizingOptions": "slopt.sizing", "SizingResult": "slopt.sizing",
          "SolveOptions": "slopt.solve", "Status": "slopt.solve",
          "simulate_dispatch": "slopt.dispatch.simulate", "DispatchResult": "slopt.dispatch.simulate",
-         "BatteryGroups": "slopt.dispatch.base"}
+         "BatteryGroups": "slopt.dispatch.base",
+         "generate_fleet": "slopt.fleet.data", "load_fleet": "slopt.fleet.data", "Fleet": "slopt.fleet.data",
+         "assign": "slopt.fleet.assign", "AssignmentOptions": "slopt.fleet.assign",
+         "simulate_twin": "slopt.battery.twin"}
 
 
 def __getattr__(name):

@@ -88,3 +88,10 @@ def test_aggregation_matches_individual_bins_without_demands():
     ind = assign(f, apps, options=AssignmentOptions(individual=True))
     # without demands every battery takes its best feasible route in both
     assert agg.batteries["value_usd"].sum() == pytest.approx(ind.objective_usd, rel=1e-9)
+
+
+def test_public_entry_points_of_design_section_11():
+    import slopt
+    fleet = slopt.generate_fleet(40, seed=2)
+    plan = slopt.assign(fleet)
+    assert len(plan.batteries) == 40 and plan.status in (Status.OPTIMAL, Status.FEASIBLE)
