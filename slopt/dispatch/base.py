@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BatteryGroups", "GroupState", "group_power_bounds", "proportional", "step_energy"]
+__all__ = ["BatteryGroups", "GroupState", "group_power_bounds", "proportional", "step_energy", "weighted_split"]
 
 
 @dataclass(frozen=True)
@@ -65,13 +65,54 @@ def step_energy(groups: BatteryGroups, state: GroupState, p_group_kw: np.ndarray
     return state.e_stored_kwh + de
 
 
-def proportional(groups: BatteryGroups, p_request_kw, state: GroupState, n_pass: int = 3) -> np.ndarray:
+def weighted_split(p_lo, p_hi, p_request_kw, weight, n_pass: int | None = None) -> np.ndarray:
+    """Split a request in proportion to ``weight`` within ``[p_lo, p_hi]``, redistributing.
+
+    Pass ``k``: the remainder is shared among the groups not yet clipped, in proportion to their
+    weight; groups that hit a bound are clipped and leave the pool. Each pass either serves the
+    whole remainder or clips at least one more group, so ``G`` passes are exact.
+
+    Parameters
+    ----------
+    p_lo, p_hi : ndarray, shape (..., G)
+        Bounds, ``p_lo <= 0 <= p_hi``.
+    p_request_kw : array_like, shape (...)
+    weight : array_like, broadcastable to (..., G)
+        Non-negative weights; a zero weight never gets power.
+    n_pass : int or None
+        Redistribution passes; ``None`` = ``G`` (exact).
+
+    Returns
+    -------
+    ndarray, shape (..., G)
+    """
+    req = np.asarray(p_request_kw, dtype=float)
+    w = np.broadcast_to(np.asarray(weight, dtype=float), p_lo.shape)
+    n = p_lo.shape[-1] if n_pass is None else max(int(n_pass), 1)
+    p = np.zeros(p_lo.shape)
+    remaining = np.broadcast_to(req, p_lo.shape[:-1]).astype(float)
+    free = w > 0
+    for _ in range(n):
+        wf = np.where(free, w, 0.0)
+        tot = wf.sum(axis=-1, keepdims=True)
+        share = np.divide(wf, tot, out=np.zeros_like(wf), where=tot > 0)
+        cand = p + share * remaining[..., None]
+        new = np.clip(cand, p_lo, p_hi)
+        free = free & (new == cand)
+        remaining = remaining - (new - p).sum(axis=-1)
+        p = new
+        if not np.any(np.abs(remaining) > 1e-12):
+            break
+    return p
+
+
+def proportional(groups: BatteryGroups, p_request_kw, state: GroupState, n_pass: int | None = None) -> np.ndarray:
     """Conventional proportional dispatch (CPD): split the request in proportion to rating.
 
     Groups that hit their Eq. 11a/11b limit are clipped and the remainder is shared among the
-    others, in proportion to rating (``n_pass`` redistribution passes; ``G`` passes are exact).
-    The delivered total never exceeds the request in magnitude (Eq. 11c); what cannot be
-    delivered is the caller's to report.
+    others, in proportion to rating (:func:`weighted_split`; ``n_pass`` redistribution passes,
+    ``None`` = ``G``, exact). The delivered total never exceeds the request in magnitude
+    (Eq. 11c); what cannot be delivered is the caller's to report.
 
     Parameters
     ----------
@@ -85,20 +126,4 @@ def proportional(groups: BatteryGroups, p_request_kw, state: GroupState, n_pass:
     ndarray, shape (..., G)
     """
     p_lo, p_hi = group_power_bounds(groups, state)
-    req = np.asarray(p_request_kw, dtype=float)[..., None]
-    w = np.broadcast_to(np.asarray(groups.p_kw, dtype=float), p_lo.shape)
-    p = np.zeros(p_lo.shape)
-    remaining = req[..., 0].copy()
-    free = w > 0
-    for _ in range(max(int(n_pass), 1)):
-        wf = np.where(free, w, 0.0)
-        tot = wf.sum(axis=-1, keepdims=True)
-        share = np.divide(wf, tot, out=np.zeros_like(wf), where=tot > 0)
-        cand = p + share * remaining[..., None]
-        new = np.clip(cand, p_lo, p_hi)
-        free = free & (new == cand)
-        remaining = remaining - (new - p).sum(axis=-1)
-        p = new
-        if not np.any(np.abs(remaining) > 1e-12):
-            break
-    return p
+    return weighted_split(p_lo, p_hi, p_request_kw, groups.p_kw, n_pass)

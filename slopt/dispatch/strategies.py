@@ -47,7 +47,7 @@ from typing import Callable
 
 import numpy as np
 
-from slopt.dispatch.base import BatteryGroups, GroupState, group_power_bounds, proportional
+from slopt.dispatch.base import BatteryGroups, GroupState, group_power_bounds, proportional, weighted_split
 from slopt.errors import InstanceError, SolverError
 
 __all__ = ["priority", "priority_key", "soh_weighted", "weighted_split", "proportional_exact",
@@ -167,47 +167,6 @@ def _priority_1d(groups: BatteryGroups, req: float, state: GroupState, b: float)
 
 
 # ----------------------------------------------------------------------------- weighted splits
-def weighted_split(p_lo, p_hi, p_request_kw, weight, n_pass: int | None = None) -> np.ndarray:
-    """Split a request in proportion to ``weight`` within ``[p_lo, p_hi]``, redistributing.
-
-    Pass ``k``: the remainder is shared among the groups not yet clipped, in proportion to their
-    weight; groups that hit a bound are clipped and leave the pool. Each pass either serves the
-    whole remainder or clips at least one more group, so ``G`` passes are exact.
-
-    Parameters
-    ----------
-    p_lo, p_hi : ndarray, shape (..., G)
-        Bounds, ``p_lo <= 0 <= p_hi``.
-    p_request_kw : array_like, shape (...)
-    weight : array_like, broadcastable to (..., G)
-        Non-negative weights; a zero weight never gets power.
-    n_pass : int or None
-        Redistribution passes; ``None`` = ``G`` (exact).
-
-    Returns
-    -------
-    ndarray, shape (..., G)
-    """
-    req = np.asarray(p_request_kw, dtype=float)
-    w = np.broadcast_to(np.asarray(weight, dtype=float), p_lo.shape)
-    n = p_lo.shape[-1] if n_pass is None else max(int(n_pass), 1)
-    p = np.zeros(p_lo.shape)
-    remaining = np.broadcast_to(req, p_lo.shape[:-1]).astype(float)
-    free = w > 0
-    for _ in range(n):
-        wf = np.where(free, w, 0.0)
-        tot = wf.sum(axis=-1, keepdims=True)
-        share = np.divide(wf, tot, out=np.zeros_like(wf), where=tot > 0)
-        cand = p + share * remaining[..., None]
-        new = np.clip(cand, p_lo, p_hi)
-        free = free & (new == cand)
-        remaining = remaining - (new - p).sum(axis=-1)
-        p = new
-        if not np.any(np.abs(remaining) > 1e-12):
-            break
-    return p
-
-
 def soh_weighted(groups: BatteryGroups, p_request_kw, state: GroupState, n_pass: int | None = None) -> np.ndarray:
     """SOH-based dispatch (SOHD, seed 002 §5.3): split in proportion to ``SOH_i * E_i``.
 
