@@ -182,18 +182,20 @@ def main() -> None:
             method, _, variant = a.partition("-")
             for s in range(args.seeds):
                 tasks.append(Task(f, method, variant or "unbiased", s, args.pop, args.gens))
-    t0 = time.perf_counter()
-    results = par.run(run_one, tasks, description=f"{len(tasks)} runs")
-    wall = time.perf_counter() - t0
-    runs = pd.DataFrame(results)
     OUT.mkdir(parents=True, exist_ok=True)
     tag = f"_{args.tag}" if args.tag else ""
-    runs.drop(columns=["curve"]).to_csv(OUT / f"algorithms_runs{tag}.csv", index=False)
-    summary = summarise(runs, milp)
-    summary.to_csv(OUT / f"algorithms{tag}.csv", index=False)
-    md = markdown(summary, args) + f"\nTotal wall time {wall:.0f} s on backend {par.backend}.\n"
-    (OUT / f"algorithms{tag}.md").write_text(md)
-    plot(runs, OUT / f"algorithms_convergence{tag}.png")
+    t0 = time.perf_counter()
+    results = []
+    for f in feeders:  # one feeder at a time, so a long sweep leaves results behind as it goes
+        results += par.run(run_one, [t for t in tasks if t.feeder == f], description=f"{f}: runs")
+        wall = time.perf_counter() - t0
+        runs = pd.DataFrame(results)
+        runs.drop(columns=["curve"]).to_csv(OUT / f"algorithms_runs{tag}.csv", index=False)
+        summary = summarise(runs, {k: v for k, v in milp.items() if k in set(runs["feeder"])})
+        summary.to_csv(OUT / f"algorithms{tag}.csv", index=False)
+        md = markdown(summary, args) + f"\nTotal wall time {wall:.0f} s on backend {par.backend}.\n"
+        (OUT / f"algorithms{tag}.md").write_text(md)
+        plot(runs, OUT / f"algorithms_convergence{tag}.png")
     print(md)
 
 

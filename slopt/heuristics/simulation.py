@@ -85,7 +85,12 @@ def zones_of(instance: Instance) -> np.ndarray:
     f = instance.feeder
     cand = f.index_of(instance.candidates.bus_ids)
     s = sensitivities(f).dw_dp_per_kw[:, cand]       # (n_bus, C)
-    return np.argmax(s, axis=1)
+    zone = np.argmax(s, axis=1)
+    # a unit whose influence is nowhere the largest (e.g. a site just upstream of another one)
+    # still defends its own bus
+    for c in np.setdiff1d(np.arange(cand.size), zone):
+        zone[cand[c]] = c
+    return zone
 
 
 def simulate_day(instance: Instance, e_kwh: np.ndarray, p_kw: np.ndarray,
