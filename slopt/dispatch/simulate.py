@@ -271,6 +271,11 @@ def simulate_dispatch(groups: BatteryGroups, p_request_kw, strategy="priority", 
             t0 = perf()
             if strat.kind == "step":
                 pt = fn(g, req[t], state, **kwargs)
+            elif strat.name == "mpc":
+                # the wear so far (throughput cycles / remaining cycles, Eq. 8 and 10b), so every
+                # window balances the day's cumulative life consumption, not only its own
+                used = np.abs(p[:t]).sum(axis=0) * dt_h / (2.0 * g.soh * g.e_kwh) / np.maximum(remaining_cycles(g.soh), 1e-9)
+                pt = fn(g, req[t:], state, options, life_used0=used)
             else:
                 pt = fn(g, req[t:], state, options)
             compute_s += perf() - t0
