@@ -49,6 +49,9 @@ class SizingOptions:
         Maximum number of MILP solves in the AC check loop.
     heuristic : HeuristicOptions
         Population, generations, seed and penalties for ``dbo``, ``pso`` and ``ga``.
+    fixed_initial_soc : bool
+        MILP: start and end the day at each technology's ``soc_initial`` instead of a free
+        cyclic start (the free start is the periodic day the heuristics' warm-up reaches too).
     """
 
     solver: SolveOptions = field(default_factory=lambda: SolveOptions(mip_rel_gap=1e-3))
@@ -57,6 +60,7 @@ class SizingOptions:
     ac_tol_pu: float = 1e-4
     ac_margin_pu: float = 2e-5
     max_rounds: int = 8
+    fixed_initial_soc: bool = False
 
     def __post_init__(self):
         if self.heuristic is None:
@@ -214,7 +218,7 @@ def solve_sizing(instance: Instance, method: str = "milp", options: SizingOption
         raise ValueError(f"unknown method {method!r}; use 'milp', 'dbo', 'pso' or 'ga'")
     inst = instance
     t_build = time.perf_counter()
-    d = sizing_data(inst, objective=opts.objective)
+    d = sizing_data(inst, objective=opts.objective, fixed_initial_soc=opts.fixed_initial_soc)
     build_s = time.perf_counter() - t_build
     solve_s = 0.0
     base_ac = powerflow(inst.feeder, d.base_p_kw, d.base_q_kvar)

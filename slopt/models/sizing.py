@@ -56,6 +56,7 @@ class SizingData:
     dt_h: float
     objective: str = "capex"      # "capex" (Eq. 2) or "annualised"
     exclusivity: bool = False     # binaries forbidding simultaneous charge and discharge
+    fixed_initial_soc: bool = False  # True: the day starts (and ends) at soc_initial; False: free cyclic start
 
     @property
     def T(self) -> int:
@@ -66,7 +67,8 @@ class SizingData:
         return self.cand_idx.size
 
 
-def sizing_data(instance: Instance, *, objective: str = "capex", exclusivity: bool = False) -> SizingData:
+def sizing_data(instance: Instance, *, objective: str = "capex", exclusivity: bool = False,
+                fixed_initial_soc: bool = False) -> SizingData:
     """Extract the arrays of the sizing model from an instance."""
     if objective not in ("capex", "annualised"):
         raise ValueError(f"objective must be 'capex' or 'annualised', got {objective!r}")
@@ -84,7 +86,7 @@ def sizing_data(instance: Instance, *, objective: str = "capex", exclusivity: bo
         instance=instance, techs=techs, cand_idx=np.asarray(cand), base_p_kw=p, base_q_kvar=q,
         w_base_pu2=w_base, dw_dp=s.dw_dp_per_kw[:, cand],
         floor_pu=np.full((T, f.n_bus), instance.vmin_pu), ceil_pu=np.full((T, f.n_bus), instance.vmax_pu),
-        dt_h=instance.dt_h, objective=objective, exclusivity=exclusivity,
+        dt_h=instance.dt_h, objective=objective, exclusivity=exclusivity, fixed_initial_soc=fixed_initial_soc,
     )
 
 
@@ -134,19 +136,22 @@ def add_storage_operation(m, d: SizingData) -> None:
     """Charge, discharge and SOC per step (DESIGN 5):
 
     ``0 <= pch, pdis <= P[c,k]``;
-    ``e[t] = e[t-1] + (eta_ch pch[t] - pdis[t] / eta_dis) dt`` with ``e[-1] = SOC_0 SOH E``;
-    ``SOC_min SOH E <= e[t] <= SOC_max SOH E``.
+    ``e[t] = e[t-1] + (eta_ch pch[t] - pdis[t] / eta_dis) dt`` from the start of day ``e0[c,k]``;
+    ``SOC_min SOH E <= e[t], e0 <= SOC_max SOH E``. The start ``e0`` is free (the cyclic day of
+    :func:`add_cyclic_soc` ties it to the end of day) or, with ``d.fixed_initial_soc``,
+    ``SOC_0 SOH E``.
     """
     m.pch = pyo.Var(m.C, m.K, m.T, within=pyo.NonNegativeReals, doc="charging power [kW]")
     m.pdis = pyo.Var(m.C, m.K, m.T, within=pyo.NonNegativeReals, doc="discharging power [kW]")
     m.e = pyo.Var(m.C, m.K, m.T, within=pyo.NonNegativeReals, doc="stored energy [kWh]")
+    m.e0 = pyo.Var(m.C, m.K, within=pyo.NonNegativeReals, doc="stored energy at the start of the day [kWh]")
     m.ch_lim = pyo.Constraint(m.C, m.K, m.T, rule=lambda m, c, k, t: m.pch[c, k, t] <= m.P[c, k])
     m.dis_lim = pyo.Constraint(m.C, m.K, m.T, rule=lambda m, c, k, t: m.pdis[c, k, t] <= m.P[c, k])
     dt = d.dt_h
 
     def balance(m, c, k, t):
         tech = d.techs[k]
-        prev = m.e[c, k, t - 1] if t > 0 else tech.soc_initial * tech.soh * m.E[c, k]
+        prev = m.e[c, k, t - 1] if t > 0 else m.e0[c, k]
         return m.e[c, k, t] == prev + dt * (tech.eta_charge * m.pch[c, k, t] - m.pdis[c, k, t] / tech.eta_discharge)
 
     m.soc_balance = pyo.Constraint(m.C, m.K, m.T, rule=balance)
@@ -154,13 +159,20 @@ def add_storage_operation(m, d: SizingData) -> None:
                               m.e[c, k, t] >= d.techs[k].soc_min * d.techs[k].soh * m.E[c, k])
     m.soc_hi = pyo.Constraint(m.C, m.K, m.T, rule=lambda m, c, k, t:
                               m.e[c, k, t] <= d.techs[k].soc_max * d.techs[k].soh * m.E[c, k])
+    if d.fixed_initial_soc:
+        m.soc_start = pyo.Constraint(m.C, m.K, rule=lambda m, c, k:
+                                     m.e0[c, k] == d.techs[k].soc_initial * d.techs[k].soh * m.E[c, k])
+    else:
+        m.soc_start_lo = pyo.Constraint(m.C, m.K, rule=lambda m, c, k:
+                                        m.e0[c, k] >= d.techs[k].soc_min * d.techs[k].soh * m.E[c, k])
+        m.soc_start_hi = pyo.Constraint(m.C, m.K, rule=lambda m, c, k:
+                                        m.e0[c, k] <= d.techs[k].soc_max * d.techs[k].soh * m.E[c, k])
 
 
 def add_cyclic_soc(m, d: SizingData) -> None:
-    """Cyclic end of day: ``e[T-1] = SOC_0 SOH E`` (the day can repeat)."""
+    """Cyclic day: ``e[T-1] = e0`` (the day can repeat; the start is free unless fixed)."""
     last = d.T - 1
-    m.soc_cyclic = pyo.Constraint(m.C, m.K, rule=lambda m, c, k:
-                                  m.e[c, k, last] == d.techs[k].soc_initial * d.techs[k].soh * m.E[c, k])
+    m.soc_cyclic = pyo.Constraint(m.C, m.K, rule=lambda m, c, k: m.e[c, k, last] == m.e0[c, k])
 
 
 def add_charge_discharge_exclusivity(m, d: SizingData) -> None:

@@ -9,12 +9,13 @@ from slopt.solve import SolveOptions, Status, solve
 from tests.conftest import three_bus_instance
 
 
-def hand_optimum_three_bus(vmin=0.995, load_kw=300.0, eta=0.9, soc0=0.5, soc_max=0.9):
+def hand_optimum_three_bus(vmin=0.995, load_kw=300.0, eta=0.9, soc0=0.1, soc_max=0.9):
     """LinDistFlow on 1-2-3 (r = 0.01 p.u. each, x = 0, 1 MVA): w3 = 1 - 0.04 p3[p.u.].
 
     Holding w3 >= vmin^2 at the 300 kW step needs p3 <= (1 - vmin^2)/0.04; the storage
-    discharges the rest, refills it in the 0 kW step (cyclic SOC), and the SOC headroom
-    soc_max - soc0 must hold the refill: E = eta*p_ch*dt / (soc_max - soc0), P = p_ch.
+    discharges the rest, refills it in the 0 kW step (cyclic SOC), and the SOC swing from the
+    start soc0 to soc_max must hold the refill: E = eta*p_ch*dt / (soc_max - soc0), P = p_ch.
+    With a free cyclic start the day starts at soc_min (0.1); with a fixed start at 0.5.
     """
     p3_max_kw = (1 - vmin**2) / 0.04 * 1000.0
     p_dis = load_kw - p3_max_kw
@@ -31,23 +32,34 @@ def test_three_bus_matches_hand_optimum():
     m = build_sizing_model(inst)
     res = solve(m, SolveOptions(mip_rel_gap=1e-9))
     assert res.status == Status.OPTIMAL
-    assert pyo.value(m.E[0, 0]) == pytest.approx(e_kwh, rel=1e-6)      # 140.625 kWh
+    assert pyo.value(m.E[0, 0]) == pytest.approx(e_kwh, rel=1e-6)      # 70.3125 kWh
     assert pyo.value(m.P[0, 0]) == pytest.approx(p_ch, rel=1e-6)       # 62.5 kW
-    assert pyo.value(m.cost_usd) == pytest.approx(cost, rel=1e-6)      # 231,093.75 $
+    assert pyo.value(m.cost_usd) == pytest.approx(cost, rel=1e-6)      # 124,921.875 $
     assert pyo.value(m.pdis[0, 0, 1]) == pytest.approx(p_dis, rel=1e-6)
 
 
+def test_three_bus_with_the_day_fixed_to_start_at_half_charge():
+    # starting (and ending) at SOC 0.5 halves the usable swing: E = 56.25 / (0.9 - 0.5) = 140.625 kWh
+    from slopt.models.sizing import sizing_data
+    inst = three_bus_instance()
+    m = build_sizing_model(sizing_data(inst, fixed_initial_soc=True))
+    assert solve(m, SolveOptions(mip_rel_gap=1e-9)).status == Status.OPTIMAL
+    _, p_ch, e_kwh, cost = hand_optimum_three_bus(soc0=0.5)
+    assert pyo.value(m.E[0, 0]) == pytest.approx(140.625, rel=1e-6) == e_kwh
+    assert pyo.value(m.cost_usd) == pytest.approx(cost, rel=1e-6)      # 231,093.75 $
+
+
 def test_hybrid_choice_matches_hand_optimum():
-    # Per kWh of SOC headroom retired costs 1015/(0.8*0.4) = 3172 $ vs new 1510/0.4 = 3775 $, and
-    # its PCS is cheaper (0.2 vs 0.3 $/W): the optimum is all retired, E = 56.25/(0.8*0.4) kWh,
-    # and P = 62.5 kW satisfies the retired C-rate limit P <= 0.5*0.8*E = 70.3 kW.
+    # Per kW of charging (one 1-h refill step, free cyclic start, window 0.1-0.9, eta 0.9):
+    # new needs E >= max(pch, 0.9 pch / 0.8) = 1.125 pch -> 1510*1.125 + 300 = 1998.75 $/kW;
+    # retired needs E >= max(pch / (0.5*0.8), 0.9 pch / (0.8*0.8)) = 2.5 pch -> 1015*2.5 + 200 = 2737.5 $/kW.
+    # The short, power-heavy need is met by new packs only.
     inst = three_bus_instance(techs=("new", "retired"))
     m = build_sizing_model(inst)
     assert solve(m, SolveOptions(mip_rel_gap=1e-9)).status == Status.OPTIMAL
-    assert pyo.value(m.E[0, 0]) == pytest.approx(0.0, abs=1e-6)
-    assert pyo.value(m.E[0, 1]) == pytest.approx(56.25 / 0.32, rel=1e-6)
-    assert pyo.value(m.P[0, 1]) == pytest.approx(62.5, rel=1e-6)
-    assert pyo.value(m.cost_usd) == pytest.approx(56.25 / 0.32 * 1015.0 + 62.5 * 200.0, rel=1e-6)
+    assert pyo.value(m.E[0, 1]) == pytest.approx(0.0, abs=1e-6)
+    assert pyo.value(m.E[0, 0]) == pytest.approx(1.125 * 62.5, rel=1e-6)
+    assert pyo.value(m.cost_usd) == pytest.approx(62.5 * 1998.75, rel=1e-6)
 
 
 def test_retired_c_rate_binds_when_window_is_wide():
@@ -82,5 +94,5 @@ def test_cyclic_and_window_hold_in_solution():
     solve(m)
     e = np.array([pyo.value(m.e[0, 0, t]) for t in range(2)])
     E = pyo.value(m.E[0, 0])
-    assert e[-1] == pytest.approx(0.5 * E, rel=1e-7)
+    assert e[-1] == pytest.approx(pyo.value(m.e0[0, 0]), rel=1e-7)      # the day repeats
     assert np.all(e <= 0.9 * E + 1e-6) and np.all(e >= 0.1 * E - 1e-6)
