@@ -2,7 +2,9 @@
 
 Usage: python tools/make_node30_request.py [--instance instances/ieee33-hybrid.toml] [--out instances/node30]
 
-1. Size storage for ``instances/ieee33-hybrid.toml`` with ``slopt.solve_sizing`` (MILP).
+1. Size storage for ``instances/ieee33-hybrid.toml`` with ``slopt.solve_sizing`` (MILP), with the
+   day fixed to start and end at the technologies' ``soc_initial`` (0.5): the node-30 request
+   was made that way, before the MILP's default became a free cyclic start.
 2. The request is the plan's storage net power at bus 30, summed over the technologies
    (``dispatch[bus == 30].p_net_kw``; + charging), scaled by ``186 kWh / (bus-30 nameplate
    energy of the plan)`` so that it fits the seed's 186 kWh node-30 system (56 kWh new +
@@ -63,7 +65,9 @@ def main(argv=None) -> None:
     import slopt
 
     inst = slopt.load_instance(a.instance)
-    res = slopt.solve_sizing(inst)
+    from slopt.sizing import SizingOptions
+
+    res = slopt.solve_sizing(inst, options=SizingOptions(fixed_initial_soc=True))
     if res.objective_usd is None:
         raise SystemExit(f"sizing failed: {res.status} {res.message}")
     d = res.dispatch
