@@ -24,8 +24,16 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
+# the quick benchmarks (minutes); the long sweeps are benchmarks/dbo_functions.py and
+# benchmarks/algorithms.py (about an hour each at 30 seeds on 2 cores)
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/powerflow.py
+	$(BIN)/python benchmarks/sizing.py
+	$(BIN)/python benchmarks/dbo_mfac_speed.py
+	$(BIN)/python benchmarks/dispatch_speed.py
+	$(BIN)/python benchmarks/dispatch.py
+	$(BIN)/python benchmarks/twin.py
+	$(BIN)/python benchmarks/allocation.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
