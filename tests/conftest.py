@@ -36,3 +36,14 @@ def three_bus_instance(vmin=0.995, load3_kw=(0.0, 300.0), techs=("new",), **cand
 @pytest.fixture
 def three_bus():
     return three_bus_instance()
+
+
+def run_cli(*args, cwd, columns=200, timeout=300):
+    """Run ``python -m slopt.cli ARGS`` in a subprocess, as a user would, without colour."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, COLUMNS=str(columns), NO_COLOR="1")
+    return subprocess.run([sys.executable, "-m", "slopt.cli", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)

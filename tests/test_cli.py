@@ -1,10 +1,9 @@
 """The ``slopt`` command line: validate, info and error handling (slopt.cli)."""
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.conftest import run_cli
 
 import pytest
 
@@ -12,10 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "instances" / "ieee33-hybrid.toml"
 
 
+
 def run(*args, cwd):
-    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
-    return subprocess.run([sys.executable, "-m", "slopt.cli", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return run_cli(*args, cwd=cwd, columns=200)
 
 
 def _copy(tmp_path: Path) -> Path:

@@ -1,11 +1,10 @@
 """``slopt dispatch``: metrics table, result files, exit codes (slopt.cli)."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.conftest import run_cli
 
 import pandas as pd
 import pytest
@@ -14,10 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 NODE30 = ROOT / "instances" / "node30-groups.toml"
 
 
+
 def run(*args, cwd):
-    env = dict(os.environ, COLUMNS="220", NO_COLOR="1")
-    return subprocess.run([sys.executable, "-m", "slopt.cli", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return run_cli(*args, cwd=cwd, columns=220)
 
 
 def _tree(p: Path):

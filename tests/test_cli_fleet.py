@@ -1,10 +1,9 @@
 """``slopt assign`` and ``slopt passport`` on the command line."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.conftest import run_cli
 
 import pandas as pd
 
@@ -12,10 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 HIST = ROOT / "tests" / "data" / "bms" / "two_batteries.csv"
 
 
+
 def run(*args, cwd):
-    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
-    return subprocess.run([sys.executable, "-m", "slopt.cli", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return run_cli(*args, cwd=cwd, columns=200)
 
 
 def test_assign_generated_fleet_writes_results(tmp_path):
