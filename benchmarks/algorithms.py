@@ -11,7 +11,12 @@ best, final cost, closed-loop max band violation. Per feeder and algorithm: medi
 std over seeds (absolute and relative to the mean, the seed's "Std. Dev." looks relative),
 band-feasible runs, gap of the best and median cost to the MILP optimum.
 
-    python benchmarks/algorithms.py [--seeds 30] [--gens 100] [--pop 30] [--backend processes]
+    python benchmarks/algorithms.py [--seeds 30] [--gens 50] [--pop 30] [--backend processes]
+
+A long sweep can be split (say, one algorithm set per machine or per session) with ``--tag``
+and merged afterwards without rerunning: ``--combine TAG1,TAG2`` reads
+``algorithms_runs_TAG1.csv`` ... (the per-generation curves are kept there) and writes the
+untagged table, CSV and plot.
 """
 
 from __future__ import annotations
@@ -167,12 +172,16 @@ def main() -> None:
     ap.add_argument("--feeders", default="ieee33,ieee69,ieee141")
     ap.add_argument("--algorithms", default="dbo-unbiased,dbo-paper,pso,ga")
     ap.add_argument("--seeds", type=int, default=30)
-    ap.add_argument("--gens", type=int, default=100)
+    ap.add_argument("--gens", type=int, default=50)
     ap.add_argument("--pop", type=int, default=30)
     ap.add_argument("--backend", default="processes", help="serial, processes, dask or a scheduler address")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--tag", default="", help="suffix of the output files")
+    ap.add_argument("--combine", default="", help="merge the runs of these tags instead of running")
     args = ap.parse_args()
+    if args.combine:
+        combine(args)
+        return
     par = parse_backend(args.backend, args.workers)
     feeders = args.feeders.split(",")
     milp = {f: fixed_site_instance(f)[1] for f in feeders}
@@ -190,13 +199,39 @@ def main() -> None:
         results += par.run(run_one, [t for t in tasks if t.feeder == f], description=f"{f}: runs")
         wall = time.perf_counter() - t0
         runs = pd.DataFrame(results)
-        runs.drop(columns=["curve"]).to_csv(OUT / f"algorithms_runs{tag}.csv", index=False)
-        summary = summarise(runs, {k: v for k, v in milp.items() if k in set(runs["feeder"])})
-        summary.to_csv(OUT / f"algorithms{tag}.csv", index=False)
-        md = markdown(summary, args) + f"\nTotal wall time {wall:.0f} s on backend {par.backend}.\n"
-        (OUT / f"algorithms{tag}.md").write_text(md)
-        plot(runs, OUT / f"algorithms_convergence{tag}.png")
+        saved = runs.assign(curve=[" ".join(f"{v:.6g}" for v in c) for c in runs["curve"]])
+        saved.to_csv(OUT / f"algorithms_runs{tag}.csv", index=False)
+        md = write_tables(runs, {k: v for k, v in milp.items() if k in set(runs["feeder"])}, args, tag,
+                          f"Total wall time {wall:.0f} s on backend {par.backend}.")
     print(md)
+
+
+def write_tables(runs: pd.DataFrame, milp: dict, args, tag: str, footer: str) -> str:
+    """Summary CSV, markdown table and convergence plot of ``runs``; returns the markdown."""
+    summary = summarise(runs, milp)
+    summary.to_csv(OUT / f"algorithms{tag}.csv", index=False)
+    md = markdown(summary, args) + f"\n{footer}\n"
+    (OUT / f"algorithms{tag}.md").write_text(md)
+    plot(runs, OUT / f"algorithms_convergence{tag}.png")
+    return md
+
+
+def combine(args) -> None:
+    """Merge tagged sweeps (``--combine a,b``) into the untagged outputs."""
+    parts = [pd.read_csv(OUT / f"algorithms_runs_{t}.csv") for t in args.combine.split(",")]
+    runs = pd.concat(parts, ignore_index=True)
+    runs["curve"] = [[float(v) for v in str(c).split()] for c in runs["curve"]]
+    gens = {len(c) for c in runs["curve"]}
+    if len(gens) != 1:
+        raise SystemExit(f"--combine: the sweeps differ in generations ({sorted(gens)})")
+    args.seeds = int(runs.groupby(["feeder", "algorithm"])["seed"].nunique().min())
+    args.gens = gens.pop()  # one best-so-far value per generation
+    feeders = list(dict.fromkeys(runs["feeder"]))
+    milp = {f: fixed_site_instance(f)[1] for f in feeders}
+    runs.assign(curve=[" ".join(f"{v:.6g}" for v in c) for c in runs["curve"]]).to_csv(
+        OUT / "algorithms_runs.csv", index=False)
+    print(write_tables(runs, milp, args, "", f"Merged from sweeps {args.combine}; "
+                       f"{runs['wall_s'].sum():.0f} s of run time in all."))
 
 
 if __name__ == "__main__":
