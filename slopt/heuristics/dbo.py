@@ -22,10 +22,11 @@ Variants
     min/max of the two ends, clipped to the bounds).  These boxes scale with the coordinate
     values, i.e. they shrink toward the origin, which biases the search toward x = 0.
 ``variant="unbiased"`` (default)
-    Translation invariant. Boxes ``X* ± R |X* - X_b|`` (floored at 0.1 % of the range) clipped
-    to the bounds: the paper's ``|X*|`` (the distance to the origin, which is the optimum of the
-    standard test functions) is replaced by the distance to the global best, which shrinks
-    wherever the optimum lies. Rollers move by ``alpha*k*(x - x_prev) + b*(x - X_worst)``
+    Translation invariant. Boxes ``X* ± R |X* - X_b|`` clipped to the bounds: the paper's
+    ``|X*|`` (the distance to the origin, which is the optimum of the standard test
+    functions) is replaced by the distance to the global best, which shrinks wherever the
+    optimum lies. The spawning box has an annealed floor ``0.1 R^2 (ub - lb)``, the foraging
+    box a floor of 0.1 % of the range (:func:`unbiased_spreads`). Rollers move by ``alpha*k*(x - x_prev) + b*(x - X_worst)``
     (momentum and a push away from the worst) instead of ``alpha*k*x_prev + b*|x - X_worst|``.
     Thieves are unchanged (they are translation invariant already). A first default with boxes
     ``X* ± R (ub - lb)/2`` stayed close to random search and ranked last; see docs/dbo.md.
@@ -187,6 +188,35 @@ def rank_order(f, cv):
     return np.lexsort((np.ravel(f), np.ravel(cv)))
 
 
+# floors of the unbiased half-widths, as fractions of the range ub - lb
+BROOD_FLOOR = 0.1    # times R**2: the spawning area anneals instead of collapsing
+FORAGE_FLOOR = 1e-3  # the foraging area around the global best may shrink to 0.1 %
+
+
+def unbiased_spreads(xstar, xbest, R, lb, ub):
+    """Box widths (``spread`` of :func:`brood_box`) of the unbiased variant.
+
+    The paper's half-width ``R*|X*|`` is the distance of X* from the origin, which is the
+    optimum of the standard test functions. Its translation-invariant analogue is
+    ``R*|X* - X_b|``, the distance between this generation's best proposal and the global best.
+    That distance is 0 in every generation where X* improves on X_b, so each box has a floor:
+
+    * brood balls (spawning area around X*): ``0.1 * R**2 * (ub - lb)``; the area anneals with
+      the schedule and only collapses at the end of the run. Without it the search stalled far
+      from the optimum on Ackley and the step function (docs/dbo.md).
+    * small beetles (foraging area around X_b): ``0.001 * (ub - lb)``; a wider floor here made
+      every shifted function worse (the small beetles then jump by the full box each step).
+
+    Returns ``(spread_brood, spread_forage)``, both full widths (twice the half-width before
+    the factor R that :func:`brood_box` applies).
+    """
+    rng_ = np.asarray(ub, dtype=float) - np.asarray(lb, dtype=float)
+    dist = np.abs(np.asarray(xstar, dtype=float) - np.asarray(xbest, dtype=float))
+    half_brood = np.maximum(dist, BROOD_FLOOR * R ** 2 * rng_)
+    half_forage = np.maximum(dist, FORAGE_FLOOR * rng_)
+    return 2.0 * np.maximum(half_brood, 1e-12 * rng_), 2.0 * half_forage
+
+
 def dbo_step(x, x_prev, f_cur, cv_cur, x_cur, xbest, t, T, lb, ub, rng, variant="unbiased"):
     """One DBO generation on arrays: new proposals for all beetles, clipped to the bounds.
 
@@ -206,15 +236,12 @@ def dbo_step(x, x_prev, f_cur, cv_cur, x_cur, xbest, t, T, lb, ub, rng, variant=
 
     new = np.empty_like(x, dtype=float)
     new[s_roll] = roll(x[s_roll], x_prev[s_roll], xworst, rng, variant=variant)
-    spread = None
+    spread = spread_b = None
     if variant == "unbiased":
-        # translation-invariant analogue of |X*| in the paper's X*(1 +- R): the distance between
-        # this generation's best proposal and the global best, which shrinks as the search
-        # converges on *any* optimum, not only on one at the origin
-        spread = np.maximum(2.0 * np.abs(xstar - xbest), 2e-3 * (np.asarray(ub, float) - np.asarray(lb, float)))
+        spread, spread_b = unbiased_spreads(xstar, xbest, R, lb, ub)
     lo, hi = brood_box(xstar, R, lb, ub, variant, spread)
     new[s_brood] = breed(x[s_brood], xstar, lo, hi, rng)
-    lo_b, hi_b = brood_box(xbest, R, lb, ub, variant, spread)
+    lo_b, hi_b = brood_box(xbest, R, lb, ub, variant, spread_b)
     new[s_small] = forage(x[s_small], lo_b, hi_b, rng)
     new[s_thief] = steal(x[s_thief], xstar, xbest, rng)
     return np.clip(new, lb, ub)
@@ -230,8 +257,8 @@ class DBO(Algorithm):
 
     Args:
         pop_size: number of beetles N (roles are fixed by index, see ``role_counts``).
-        variant: ``"unbiased"`` (default, boxes ``X* ± R(ub-lb)/2``) or ``"paper"`` (boxes
-            ``X*(1±R)``, faithful to the paper).
+        variant: ``"unbiased"`` (default, translation-invariant boxes, see
+            :func:`unbiased_spreads`) or ``"paper"`` (boxes ``X*(1±R)``, faithful to the paper).
         max_gen: T used in ``R = 1 - t/T`` when the termination is not ``("n_gen", T)``.
         sampling: initial sampling (default uniform random in the bounds).
 

@@ -6,8 +6,8 @@ from pymoo.core.problem import Problem
 from pymoo.optimize import minimize
 
 from slopt.heuristics import DBO
-from slopt.heuristics.dbo import (brood_box, breed, forage, is_better, role_counts,
-                                  role_slices, roll, steal)
+from slopt.heuristics.dbo import (brood_box, breed, dbo_step, forage, is_better, role_counts,
+                                  role_slices, roll, steal, unbiased_spreads)
 
 
 class ShiftedSphere(Problem):
@@ -61,6 +61,37 @@ def test_brood_box_clipped_and_unbiased_width():
     np.testing.assert_allclose(hi, [10.0, -0.5])  # 13.5 clipped to ub
     with pytest.raises(ValueError):
         brood_box(np.zeros(2), 0.5, lb, ub, "nope")
+
+
+def test_unbiased_spreads_floors_by_hand():
+    lb, ub = np.zeros(2), np.array([10.0, 100.0])
+    # X* equal to the global best in both coordinates: only the floors remain
+    sb, sf = unbiased_spreads(np.array([3.0, 40.0]), np.array([3.0, 40.0]), 0.5, lb, ub)
+    np.testing.assert_allclose(sb, [2 * 0.1 * 0.25 * 10, 2 * 0.1 * 0.25 * 100])  # 0.1 R^2 range
+    np.testing.assert_allclose(sf, [2 * 0.001 * 10, 2 * 0.001 * 100])  # 0.1 % of the range
+    # a distance above both floors wins in both boxes
+    sb, sf = unbiased_spreads(np.array([3.0, 40.0]), np.array([7.0, 10.0]), 0.5, lb, ub)
+    np.testing.assert_allclose(sb, [8.0, 60.0])
+    np.testing.assert_allclose(sf, [8.0, 60.0])
+
+
+def test_unbiased_step_translation_invariant():
+    """Shifting every position and the bounds by c shifts every proposal by c (same draws)."""
+    rng0 = np.random.default_rng(5)
+    n, d = 30, 4
+    x, x_prev, x_cur = (rng0.uniform(-5, 5, (n, d)) for _ in range(3))
+    f, cv = rng0.random(n), np.zeros(n)
+    xbest = x[np.argmin(rng0.random(n))]
+    lb, ub = -np.full(d, 6.0), np.full(d, 6.0)
+    c = np.array([100.0, -50.0, 3.0, 0.0])
+    a = dbo_step(x, x_prev, f, cv, x_cur, xbest, 10, 50, lb, ub, np.random.default_rng(1))
+    b = dbo_step(x + c, x_prev + c, f, cv, x_cur + c, xbest + c, 10, 50, lb + c, ub + c,
+                 np.random.default_rng(1))
+    np.testing.assert_allclose(b - c, a, atol=1e-9)
+    p_a = dbo_step(x, x_prev, f, cv, x_cur, xbest, 10, 50, lb, ub, np.random.default_rng(1), "paper")
+    p_b = dbo_step(x + c, x_prev + c, f, cv, x_cur + c, xbest + c, 10, 50, lb + c, ub + c,
+                   np.random.default_rng(1), "paper")
+    assert not np.allclose(p_b - c, p_a)  # the paper's boxes depend on the origin
 
 
 def test_roll_hand_computed():
