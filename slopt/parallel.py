@@ -23,7 +23,9 @@ Backends:
     :class:`concurrent.futures.ProcessPoolExecutor` with the ``forkserver`` start method
     (``spawn`` where forkserver is unavailable), never ``fork``: forking a process that runs
     threads (HiGHS, BLAS, rich's refresh thread) can deadlock. ``workers`` defaults to
-    :func:`os.cpu_count`.
+    :func:`os.cpu_count`. Each worker limits BLAS/OpenMP to one thread (``threadpoolctl``):
+    the workers already fill the cores, and N workers x N BLAS threads spin against each
+    other (on 2 cores, a 2-worker sweep spent three quarters of its CPU time in the kernel).
 ``dask``
     a :class:`distributed.Client`. With ``scheduler=None`` a ``LocalCluster(n_workers=workers,
     threads_per_worker=1, processes=True)`` is started for the call and closed afterwards;
@@ -187,6 +189,13 @@ def _start_method() -> str:
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
+def _one_blas_thread() -> None:
+    """Worker initializer: one BLAS/OpenMP thread per worker process (the pool fills the cores)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+
+
 def _run_processes(fn, items, n_workers, scheduler, advance) -> list:
     try:
         pickle.dumps(fn)
@@ -199,7 +208,7 @@ def _run_processes(fn, items, n_workers, scheduler, advance) -> list:
     n = len(items)
     results: list = [None] * n
     ctx = multiprocessing.get_context(_start_method())
-    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_one_blas_thread)
     clean = False
     try:
         index = {pool.submit(fn, task): i for i, task in enumerate(items)}

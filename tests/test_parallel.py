@@ -41,6 +41,19 @@ def fast_fail_or_sleep(i: int):
     return i
 
 
+def blas_threads(_):
+    from threadpoolctl import threadpool_info
+
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_process_workers_use_one_blas_thread():
+    """Two workers x two BLAS threads oversubscribe two cores; each worker is limited to one."""
+    per_worker = run_many(blas_threads, range(2), backend="processes", workers=2, progress=False)
+    assert all(per_worker), per_worker  # numpy's BLAS is loaded in the worker
+    assert all(n == 1 for threads in per_worker for n in threads), per_worker
+
+
 def assert_same(results, expected):
     assert len(results) == len(expected)
     for (s1, f1, x1), (s2, f2, x2) in zip(results, expected):
