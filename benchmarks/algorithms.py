@@ -264,6 +264,14 @@ def combine(args) -> None:
     """Merge tagged sweeps (``--combine a,b``) into the untagged outputs."""
     parts = [pd.read_csv(OUT / f"algorithms_runs_{t}.csv") for t in args.combine.split(",")]
     runs = pd.concat(parts, ignore_index=True)
+    dup = runs.duplicated(["feeder", "algorithm", "seed"])
+    if dup.any():
+        raise SystemExit(f"--combine: {int(dup.sum())} runs appear in more than one sweep")
+    algo_rank = {a: i for i, a in enumerate(("dbo-unbiased", "dbo-paper", "pso", "ga"))}
+    feeder_rank = {f: i for i, f in enumerate(("ieee33", "ieee69", "ieee141", "ieee118"))}
+    runs = (runs.assign(_f=runs["feeder"].map(feeder_rank), _a=runs["algorithm"].map(algo_rank))
+            .sort_values(["_f", "_a", "seed"], kind="stable").drop(columns=["_f", "_a"])
+            .reset_index(drop=True))
     runs["curve"] = [[float(v) for v in str(c).split()] for c in runs["curve"]]
     gens = {len(c) for c in runs["curve"]}
     if len(gens) != 1:
