@@ -25,7 +25,7 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
 # the quick benchmarks (minutes); the long sweeps are benchmarks/dbo_functions.py and
-# benchmarks/algorithms.py (about an hour each at 30 seeds on 2 cores)
+# benchmarks/algorithms.py (about 17 min and 1.5 h at 30 seeds on 2 cores)
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/powerflow.py
 	$(BIN)/python benchmarks/sizing.py
