@@ -243,11 +243,15 @@ def main() -> None:
         results += par.run(run_one, [t for t in tasks if t.feeder == f], description=f"{f}: runs")
         wall = time.perf_counter() - t0
         runs = pd.DataFrame(results)
-        saved = runs.assign(curve=[" ".join(f"{v:.6g}" for v in c) for c in runs["curve"]])
-        saved.to_csv(OUT / f"algorithms_runs{tag}.csv", index=False)
+        save_runs(runs, OUT / f"algorithms_runs{tag}.csv")
         md = write_tables(runs, {k: v for k, v in milp.items() if k in set(runs["feeder"])}, args, tag,
                           f"Total wall time {wall:.0f} s on backend {par.backend}.")
     print(md)
+
+
+def save_runs(runs: pd.DataFrame, path: Path) -> None:
+    """Runs CSV with each best-so-far curve as one space-separated cell (read by ``combine``)."""
+    runs.assign(curve=[" ".join(f"{v:.6g}" for v in c) for c in runs["curve"]]).to_csv(path, index=False)
 
 
 def write_tables(runs: pd.DataFrame, milp: dict, args, tag: str, footer: str) -> str:
@@ -280,8 +284,7 @@ def combine(args) -> None:
     args.gens = gens.pop()  # one best-so-far value per generation
     feeders = list(dict.fromkeys(runs["feeder"]))
     milp = {f: fixed_site_instance(f)[1] for f in feeders}
-    runs.assign(curve=[" ".join(f"{v:.6g}" for v in c) for c in runs["curve"]]).to_csv(
-        OUT / "algorithms_runs.csv", index=False)
+    save_runs(runs, OUT / "algorithms_runs.csv")
     print(write_tables(runs, milp, args, "", f"Merged from sweeps {args.combine}; "
                        f"{runs['wall_s'].sum():.0f} s of run time in all."))
 
