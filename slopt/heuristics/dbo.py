@@ -26,7 +26,8 @@ Variants
     ``|X*|`` (the distance to the origin, which is the optimum of the standard test
     functions) is replaced by the distance to the global best, which shrinks wherever the
     optimum lies. The spawning box has an annealed floor ``0.1 R^2 (ub - lb)``, the foraging
-    box a floor of 0.1 % of the range (:func:`unbiased_spreads`). Rollers move by ``alpha*k*(x - x_prev) + b*(x - X_worst)``
+    box a floor of 0.1 % of the range (:func:`unbiased_spreads`). Rollers move by
+    ``alpha*k*(x - x_prev) + b*(x - X_worst)``
     (momentum and a push away from the worst) instead of ``alpha*k*x_prev + b*|x - X_worst|``.
     Thieves are unchanged (they are translation invariant already). A first default with boxes
     ``X* ± R (ub - lb)/2`` stayed close to random search and ranked last; see docs/dbo.md.
@@ -126,7 +127,7 @@ def brood_box(xstar, R, lb, ub, variant="unbiased", spread=None):
     ``paper``: ends ``xstar*(1-R)`` and ``xstar*(1+R)``; their elementwise min/max is taken
     (for negative coordinates ``xstar*(1-R) > xstar*(1+R)``), then clipped to ``[lb, ub]``.
     ``unbiased``: ``xstar ± R*spread/2`` clipped to ``[lb, ub]``; ``spread`` defaults to
-    ``ub - lb`` (:func:`dbo_step` passes ``2|X* - X_b|``, floored at 0.2 % of the range).
+    ``ub - lb`` (:func:`dbo_step` passes the widths of :func:`unbiased_spreads`).
     Always ``lb <= Lb* <= Ub* <= ub`` elementwise for ``lb <= xstar <= ub``.
     """
     xstar = np.asarray(xstar, dtype=float)
