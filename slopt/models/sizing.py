@@ -20,19 +20,21 @@ Symbols (sets: candidate buses c, technologies k in {new, retired}, steps t = 1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyomo.environ as pyo
 
 from slopt.battery.cost import Technology, annualised_cost_usd
-from slopt.grid.lindistflow import sensitivities
+from slopt.errors import InstanceError
+from slopt.grid.sensitivity import VoltageModel, ac_model, lindistflow_model
 from slopt.io.instance import Instance
 
 __all__ = [
     "SizingData", "sizing_data", "build_sizing_model",
     "add_storage_ratings", "add_siting", "add_c_rate_limit", "add_storage_operation",
     "add_cyclic_soc", "add_charge_discharge_exclusivity", "add_voltage_band", "add_cost_objective",
+    "add_elastic_objective", "band_rows", "BandRows", "SizingPlan", "extract_plan",
 ]
 
 
@@ -40,8 +42,11 @@ __all__ = [
 class SizingData:
     """Arrays the sizing builders read (no Pyomo objects).
 
-    ``floor_pu`` and ``ceil_pu`` (shape (T, n_bus)) are the voltage limits the model must hold
-    in LinDistFlow; they start at the band and are tightened by the AC check loop.
+    ``floor_pu`` and ``ceil_pu`` (shape (T, n_bus)) are the voltage band. ``band`` is the linear
+    model of the squared voltages in the sites' net load that :func:`add_voltage_band` writes
+    (:class:`slopt.grid.sensitivity.VoltageModel`): LinDistFlow, or the AC power flow
+    linearised at a storage operating point, which the AC loop of :func:`slopt.solve_sizing`
+    moves to each new plan.
     """
 
     instance: Instance
@@ -49,14 +54,16 @@ class SizingData:
     cand_idx: np.ndarray          # internal bus index of each candidate
     base_p_kw: np.ndarray         # (T, n_bus) net load without storage
     base_q_kvar: np.ndarray
-    w_base_pu2: np.ndarray        # (T, n_bus) LinDistFlow squared voltage without storage
-    dw_dp: np.ndarray             # (n_bus, n_cand) squared-voltage drop per kW of net load at c
+    band: VoltageModel            # w ~= w_point + dw_dp (p - p_point)
     floor_pu: np.ndarray          # (T, n_bus)
     ceil_pu: np.ndarray           # (T, n_bus)
     dt_h: float
     objective: str = "capex"      # "capex" (Eq. 2) or "annualised"
     exclusivity: bool = False     # binaries forbidding simultaneous charge and discharge
     fixed_initial_soc: bool = False  # True: the day starts (and ends) at soc_initial; False: free cyclic start
+    fixed_sites: np.ndarray | None = None  # free siting: 0/1 per candidate to fix the siting binaries
+    elastic: bool = False         # band rows get slacks and the objective is the least violation
+    cuts: "BandRows | None" = None  # floor rows kept from earlier linearisations (tangent cuts)
 
     @property
     def T(self) -> int:
@@ -66,25 +73,33 @@ class SizingData:
     def n_cand(self) -> int:
         return self.cand_idx.size
 
+    def with_band(self, band: VoltageModel) -> "SizingData":
+        """A copy that holds the band through another voltage model."""
+        return replace(self, band=band)
+
 
 def sizing_data(instance: Instance, *, objective: str = "capex", exclusivity: bool = False,
-                fixed_initial_soc: bool = False) -> SizingData:
-    """Extract the arrays of the sizing model from an instance."""
+                fixed_initial_soc: bool = False, voltage_model: str = "ac") -> SizingData:
+    """Extract the arrays of the sizing model from an instance.
+
+    ``voltage_model`` is ``"ac"`` (the AC power flow linearised at the feeder without storage)
+    or ``"lindistflow"``.
+    """
     if objective not in ("capex", "annualised"):
-        raise ValueError(f"objective must be 'capex' or 'annualised', got {objective!r}")
+        raise InstanceError(f"sizing: objective must be 'capex' or 'annualised', got {objective!r}")
+    if voltage_model not in ("ac", "lindistflow"):
+        raise InstanceError(f"sizing: voltage_model must be 'ac' or 'lindistflow', got {voltage_model!r}")
     f = instance.feeder
     p, q = instance.net_load_kw()
-    s = sensitivities(f)
-    pp, qq = p.copy(), q.copy()
-    pp[:, 0] = 0.0
-    qq[:, 0] = 0.0
-    w_base = s.w0_pu2 - pp @ s.dw_dp_per_kw.T - qq @ s.dw_dq_per_kvar.T
-    cand = f.index_of(instance.candidates.bus_ids)
+    cand = np.asarray(f.index_of(instance.candidates.bus_ids))
+    if voltage_model == "ac":
+        band, _ = ac_model(f, p, q, cand)
+    else:
+        band = lindistflow_model(f, p, q, cand)
     techs = [instance.technologies[k] for k in ("new", "retired") if k in instance.technologies]
     T = p.shape[0]
     return SizingData(
-        instance=instance, techs=techs, cand_idx=np.asarray(cand), base_p_kw=p, base_q_kvar=q,
-        w_base_pu2=w_base, dw_dp=s.dw_dp_per_kw[:, cand],
+        instance=instance, techs=techs, cand_idx=cand, base_p_kw=p, base_q_kvar=q, band=band,
         floor_pu=np.full((T, f.n_bus), instance.vmin_pu), ceil_pu=np.full((T, f.n_bus), instance.vmax_pu),
         dt_h=instance.dt_h, objective=objective, exclusivity=exclusivity, fixed_initial_soc=fixed_initial_soc,
     )
@@ -107,7 +122,7 @@ def add_siting(m, d: SizingData) -> None:
     """Siting. Fixed mode: every candidate may hold storage (no binaries).
 
     Free mode: ``E[c,k] <= E_max[c] y[c]``, ``P[c,k] <= P_max[c] y[c]``, ``sum_c y[c] <= N_sites``
-    and ``sum_k E[c,k] >= E_min[c] y[c]``.
+    and ``sum_k E[c,k] >= E_min[c] y[c]``; ``d.fixed_sites`` fixes ``y``.
     """
     cands = d.instance.candidates
     e_min = np.broadcast_to(np.asarray(cands.e_min_kwh, dtype=float), (d.n_cand,))
@@ -121,6 +136,9 @@ def add_siting(m, d: SizingData) -> None:
     m.site_count = pyo.Constraint(expr=sum(m.y[c] for c in m.C) <= int(cands.max_sites))
     m.site_min = pyo.Constraint(m.C, rule=lambda m, c: sum(m.E[c, k] for k in m.K) >= float(e_min[c]) * m.y[c]
                                 if e_min[c] > 0 else pyo.Constraint.Skip)
+    if d.fixed_sites is not None:                  # polish or refine at a given siting
+        for c in m.C:
+            m.y[c].fix(int(round(float(d.fixed_sites[c]))))
 
 
 def add_c_rate_limit(m, d: SizingData) -> None:
@@ -192,11 +210,11 @@ def add_charge_discharge_exclusivity(m, d: SizingData) -> None:
 def _path_structure(d: SizingData):
     """Buses on the union of root->candidate paths, and each bus's nearest such ancestor.
 
-    Storage changes the flow only on branches between the root and a candidate, so the
-    squared voltage change ``dw`` is only distinct on those buses; every other bus ``j``
-    shares the ``dw`` of its anchor (nearest ancestor on the union, or the root).
-    Returns ``nodes`` (internal indices; ``nodes[0]`` is the root), ``anchor`` (position in
-    ``nodes`` for each bus) and ``parent_pos`` (position of each node's parent in ``nodes``).
+    In LinDistFlow storage changes the flow only on branches between the root and a
+    candidate, so every bus ``j`` off those paths moves with its anchor (nearest ancestor on
+    the union, or the root); in AC nearly so. The band builder uses the anchors to group buses
+    whose rows can dominate each other. Returns ``nodes`` (internal indices; ``nodes[0]`` is
+    the root) and ``anchor`` (position in ``nodes`` for each bus).
     """
     f = d.instance.feeder
     on = f.path_matrix[d.cand_idx].max(axis=0) > 0
@@ -207,72 +225,143 @@ def _path_structure(d: SizingData):
     anchor = np.zeros(f.n_bus, dtype=int)
     for j in range(1, f.n_bus):  # BFS order, setup only (one pass over buses, not per step)
         anchor[j] = pos[j] if on[j] else anchor[f.parent[j]]
-    parent_pos = np.array([-1] + [pos[f.parent[a]] for a in nodes[1:]], dtype=int)
-    return nodes, anchor, parent_pos
+    return nodes, anchor
+
+
+@dataclass
+class BandRows:
+    """The band rows :func:`add_voltage_band` writes: one per (step, bus) that can bind.
+
+    ``rows`` holds ``(t, j)`` pairs (internal bus index), ``coef`` (n_rows, C) the row
+    coefficients on the sites' net load and ``rhs`` (n_rows,) the bound, both scaled so that
+    the largest coefficient of a row is 1 (rows read in kW). ``side`` is +1 for the floor
+    (``coef @ p >= rhs``) and -1 for the ceiling (``coef @ p <= rhs``).
+    """
+
+    t: np.ndarray
+    j: np.ndarray
+    side: np.ndarray
+    coef: np.ndarray
+    rhs: np.ndarray
+    scale: np.ndarray             # p.u.^2 per kW of the row before scaling
+
+    def select(self, mask) -> "BandRows":
+        return BandRows(self.t[mask], self.j[mask], self.side[mask], self.coef[mask], self.rhs[mask], self.scale[mask])
+
+    def concat(self, other: "BandRows") -> "BandRows":
+        return BandRows(*(np.concatenate([getattr(self, f), getattr(other, f)]) for f in
+                          ("t", "j", "side", "coef", "rhs", "scale")))
+
+    def slack(self, p_site_kw: np.ndarray) -> np.ndarray:
+        """How far each row is from binding at site loads ``p_site_kw`` (C, T), in scaled units."""
+        lhs = np.einsum("rc,rc->r", self.coef, p_site_kw[:, self.t].T)
+        return self.side * (lhs - self.rhs)
+
+
+def band_rows(d: SizingData) -> BandRows:
+    """Rows of Eq. (1) of :mod:`slopt.grid.sensitivity` held within the band, plus ``d.cuts``.
+
+    For a floor row ``sum_c dw_dp[t,j,c] p[c,t] >= floor^2 - w_point + dw_dp p_point`` (the
+    ceiling alike). A row is dropped when it cannot bind for any net load within the sites'
+    ratings (|p[c,t]| <= K P_max[c]), or when another bus of the same anchor group dominates
+    it: row i follows from row j if ``rhs_j - rhs_i >= sum_c |coef_i - coef_j| K P_max[c]``
+    (exact domination; in LinDistFlow the members of a group share coefficients).
+    """
+    cands = d.instance.candidates
+    band = d.band
+    S = band.dw_dp_pu2_per_kw                                     # (T, n, C)
+    p_range = np.broadcast_to(np.asarray(cands.p_max_kw, dtype=float), (d.n_cand,)) * len(d.techs)
+    shift = np.einsum("tjc,ct->tj", S, band.p_point_kw)
+    lo_req = d.floor_pu**2 - band.w_point_pu2 + shift            # floor rows: S p >= lo_req
+    hi_req = d.ceil_pu**2 - band.w_point_pu2 + shift             # ceiling rows: S p <= hi_req
+    swing = np.abs(S) @ p_range                                   # (T, n) largest |S p|
+    can_lo = lo_req > -swing
+    can_hi = hi_req < swing
+    can_lo[:, 0] = can_hi[:, 0] = False
+    _, anchor = _path_structure(d)
+    keep_lo = _undominated(S, lo_req, can_lo, anchor, p_range, +1)
+    keep_hi = _undominated(S, hi_req, can_hi, anchor, p_range, -1)
+    parts = []
+    for side, keep, req in ((1, keep_lo, lo_req), (-1, keep_hi, hi_req)):
+        t, j = np.nonzero(keep)
+        parts.append((t, j, np.full(t.size, side), S[t, j], req[t, j]))
+    t, j, side, coef, rhs = (np.concatenate(x) for x in zip(*parts))
+    scale = np.abs(coef).max(axis=1) if coef.size else np.zeros(0)
+    scale = np.where(scale > 0, scale, 1.0)
+    rows = BandRows(t, j, side, coef / scale[:, None], rhs / scale, scale)
+    return rows if d.cuts is None else rows.concat(d.cuts)
+
+
+def _undominated(S, req, can, anchor, p_range, side):
+    """Mask of rows (T, n) that no other row of their anchor group makes redundant."""
+    keep = can.copy()
+    for a in np.unique(anchor[1:]):
+        members = np.flatnonzero(anchor == a)
+        members = members[members > 0]
+        if members.size < 2:
+            continue
+        r = np.where(can[:, members], side * req[:, members], -np.inf)        # (T, m), larger = tighter
+        best = np.argmax(r, axis=1)                                          # (T,)
+        jb = members[best]
+        diff = np.abs(S[:, members, :] - S[np.arange(S.shape[0]), jb][:, None, :]) @ p_range   # (T, m)
+        with np.errstate(invalid="ignore"):                                   # -inf rows cannot bind anyway
+            dominated = (r.max(axis=1)[:, None] - r) >= diff + 1e-12
+        dominated[np.arange(S.shape[0]), best] = False
+        keep[:, members] &= ~dominated
+    return keep
 
 
 def add_voltage_band(m, d: SizingData) -> None:
-    """LinDistFlow flows and voltages with the band (DESIGN 3; Baran & Wu DistFlow without losses).
+    """Voltage band on the linear voltage model (DESIGN 3 and 5)::
 
-    Written for the change that storage makes to the base case, on the buses ``a`` of the
-    root->candidate paths (all other buses follow their anchor, see :func:`_path_structure`)::
+        pnet[c,t] = sum_k (pch[c,k,t] - pdis[c,k,t])                                  (site net load, kW)
+        floor[t,j]^2 <= w_point[t,j] + sum_c dw_dp[t,j,c] (pnet[c,t] - p_point[c,t]) <= ceil[t,j]^2
 
-        dP[a,t]  = sum_{b child of a} dP[b,t] + sum_k (pch[c,k,t] - pdis[c,k,t])  [a = bus of c]   (flows, kW)
-        dw[a,t]  = dw[parent(a),t] - 2 r_a dP[a,t] / S_base,   dw[root,t] = 0                      (voltages)
-        floor[j,t]^2 - w_base[j,t] <= dw[anchor(j),t] <= ceil[j,t]^2 - w_base[j,t]   for every bus j   (band)
-
-    ``w_base`` is the LinDistFlow squared voltage of the net load without storage, so
-    ``w = w_base + dw`` is exactly the LinDistFlow solution with storage. Band rows are kept
-    per anchor (the tightest bus of its group) and only where they can bind for some storage
-    power within the rating bounds (the others are exactly redundant).
+    ``d.band`` is LinDistFlow (Baran & Wu without losses, ``dw_dp = -2 R / S_base``) or the AC
+    power flow linearised at a storage point (:mod:`slopt.grid.sensitivity`); the AC loop of
+    :func:`slopt.solve_sizing` re-linearises at each plan. Only rows that can bind are written
+    (:func:`band_rows`); each is scaled to a largest coefficient of 1. With ``d.elastic`` each
+    row gets a slack ``band_slack[r] >= 0`` (for the least-violation plan).
     """
-    f = d.instance.feeder
-    cands = d.instance.candidates
-    nodes, anchor, parent_pos = _path_structure(d)
-    A = nodes.size
-    lo_req = d.floor_pu**2 - d.w_base_pu2           # (T, n_bus) required dw
-    hi_req = d.ceil_pu**2 - d.w_base_pu2
-    lo_req[:, 0], hi_req[:, 0] = -np.inf, np.inf
-    lo = np.full((d.T, A), -np.inf)
-    hi = np.full((d.T, A), np.inf)
-    np.maximum.at(lo.T, anchor, lo_req.T)
-    np.minimum.at(hi.T, anchor, hi_req.T)
-    p_max = np.broadcast_to(np.asarray(cands.p_max_kw, dtype=float), (d.n_cand,)) * len(d.techs)
-    swing = (d.dw_dp @ p_max)[nodes]                 # largest |dw| storage can cause at each node
-    rows_lo = [(int(t), int(a)) for t, a in zip(*np.nonzero(lo > -swing[None, :]))]
-    rows_hi = [(int(t), int(a)) for t, a in zip(*np.nonzero(hi < swing[None, :]))]
+    rows = band_rows(d)
+    m.pnet = pyo.Var(m.C, m.T, doc="net load of site c in step t [kW]")
+    m.net_def = pyo.Constraint(m.C, m.T, rule=lambda m, c, t: m.pnet[c, t] == sum(
+        m.pch[c, k, t] - m.pdis[c, k, t] for k in m.K))
+    m.ROWS = pyo.RangeSet(0, rows.t.size - 1) if rows.t.size else pyo.Set(initialize=[])
+    C = d.n_cand
 
-    kva = 1e3 * f.base_mva
-    coef = 2.0 * f.r_pu[nodes] / kva
-    children = [[] for _ in range(A)]
-    for b in range(1, A):
-        children[parent_pos[b]].append(b)
-    cand_at = {}
-    for c, j in enumerate(d.cand_idx):
-        cand_at.setdefault(int(np.flatnonzero(nodes == j)[0]), []).append(c)
+    if d.elastic:
+        m.band_slack = pyo.Var(m.ROWS, within=pyo.NonNegativeReals, doc="band slack [scaled kW]")
 
-    m.A = pyo.RangeSet(0, A - 1)
-    m.dP = pyo.Var(m.A, m.T, doc="storage-induced flow into node [kW]")
-    m.dw = pyo.Var(m.A, m.T, doc="storage-induced change of squared voltage [p.u.^2]")
-    for t in range(d.T):
-        m.dw[0, t].fix(0.0)
-        m.dP[0, t].fix(0.0)
-    m.flow = pyo.Constraint(pyo.RangeSet(1, A - 1), m.T, rule=lambda m, a, t: m.dP[a, t] == sum(
-        m.dP[b, t] for b in children[a]) + sum(m.pch[c, k, t] - m.pdis[c, k, t] for c in cand_at.get(a, ()) for k in m.K))
-    m.volt = pyo.Constraint(pyo.RangeSet(1, A - 1), m.T, rule=lambda m, a, t:
-                            m.dw[a, t] == m.dw[int(parent_pos[a]), t] - float(coef[a]) * m.dP[a, t])
-    m.V_LO = pyo.Set(initialize=rows_lo, dimen=2, ordered=True)
-    m.V_HI = pyo.Set(initialize=rows_hi, dimen=2, ordered=True)
-    m.v_lo = pyo.Constraint(m.V_LO, rule=lambda m, t, a: m.dw[a, t] >= float(lo[t, a]))
-    m.v_hi = pyo.Constraint(m.V_HI, rule=lambda m, t, a: m.dw[a, t] <= float(hi[t, a]))
-    # for reports: the bus that sets each anchor's limit
-    worst_lo = np.full((d.T, A), -1)
-    worst_hi = np.full((d.T, A), -1)
-    for a in range(A):
-        members = np.flatnonzero(anchor == a)
-        worst_lo[:, a] = members[np.argmax(lo_req[:, members], axis=1)]
-        worst_hi[:, a] = members[np.argmin(hi_req[:, members], axis=1)]
-    m._band = {"nodes": nodes, "lo": lo, "hi": hi, "worst_lo": worst_lo, "worst_hi": worst_hi}
+    def row(m, r):
+        t = int(rows.t[r])
+        lhs = sum(float(rows.coef[r, c]) * m.pnet[c, t] for c in range(C) if rows.coef[r, c] != 0.0)
+        if d.elastic:
+            lhs = lhs + float(rows.side[r]) * m.band_slack[r]
+        if rows.side[r] > 0:
+            return lhs >= float(rows.rhs[r])
+        return lhs <= float(rows.rhs[r])
+
+    m.band = pyo.Constraint(m.ROWS, rule=row)
+    m._band_rows = rows
+
+
+def add_elastic_objective(m, d: SizingData) -> None:
+    """Least violation instead of least cost (phase 1 of the AC loop)::
+
+        min  z + (1/R) sum_r scale_r s[r]      s.t.  scale_r s[r] <= z   for every band row r
+
+    where ``s[r] >= 0`` is the slack :func:`add_voltage_band` gives each band row when
+    ``d.elastic`` is set and ``scale_r s[r]`` its violation of the squared-voltage band (p.u.^2):
+    the largest violation first, then the total. Cost plays no part.
+    """
+    rows = m._band_rows
+    m.objective.deactivate()
+    m.z_violation = pyo.Var(within=pyo.NonNegativeReals, doc="largest band violation [p.u.^2]")
+    m.elastic_max = pyo.Constraint(m.ROWS, rule=lambda m, r: float(rows.scale[r]) * m.band_slack[r] <= m.z_violation)
+    n = max(len(m.ROWS), 1)
+    m.elastic_objective = pyo.Objective(
+        expr=m.z_violation + sum(float(rows.scale[r]) * m.band_slack[r] for r in m.ROWS) / n, sense=pyo.minimize)
 
 
 def add_cost_objective(m, d: SizingData) -> None:
@@ -321,6 +410,48 @@ def build_sizing_model(instance: Instance | SizingData, extra_constraints=None, 
     add_charge_discharge_exclusivity(m, d)
     add_voltage_band(m, d)
     add_cost_objective(m, d)
+    if d.elastic:
+        add_elastic_objective(m, d)
     if extra_constraints is not None:
         extra_constraints(m, d.instance)
     return m
+
+
+@dataclass(frozen=True)
+class SizingPlan:
+    """A solved model's plan as arrays (sites c, technologies k, steps t).
+
+    ``e_kwh``/``p_kw`` (C, K) sizes, ``p_charge_kw``/``p_discharge_kw``/``e_stored_kwh`` (C, K, T),
+    ``cost_usd`` the objective's cost term, ``band_slack`` (rows) for elastic models.
+    """
+
+    e_kwh: np.ndarray
+    p_kw: np.ndarray
+    p_charge_kw: np.ndarray
+    p_discharge_kw: np.ndarray
+    e_stored_kwh: np.ndarray
+    cost_usd: float
+    sites: np.ndarray
+    band_slack: np.ndarray | None = None
+
+    @property
+    def p_site_kw(self) -> np.ndarray:
+        """Net load of each site (C, T), consumption positive."""
+        return (self.p_charge_kw - self.p_discharge_kw).sum(axis=1)
+
+
+def _values(var, shape) -> np.ndarray:
+    out = np.zeros(shape)
+    for idx, v in var.extract_values().items():
+        out[idx] = 0.0 if v is None else v
+    return out
+
+
+def extract_plan(m, d: SizingData) -> SizingPlan:
+    """The plan of a solved sizing model (values loaded by :func:`slopt.solve.solve`)."""
+    C, K, T = d.n_cand, len(d.techs), d.T
+    E = _values(m.E, (C, K))
+    sites = _values(m.y, (C,)) if hasattr(m, "y") else (E.sum(axis=1) > 1e-9).astype(float)
+    slack = _values(m.band_slack, (len(m.ROWS),)) if hasattr(m, "band_slack") else None
+    return SizingPlan(E, _values(m.P, (C, K)), _values(m.pch, (C, K, T)), _values(m.pdis, (C, K, T)),
+                      _values(m.e, (C, K, T)), float(pyo.value(m.cost_usd)), np.round(sites), slack)

@@ -29,7 +29,7 @@ def test_three_bus_matches_hand_optimum():
     inst = three_bus_instance()
     p_dis, p_ch, e_kwh, cost = hand_optimum_three_bus()
     assert p_dis == pytest.approx(50.625)
-    m = build_sizing_model(inst)
+    m = build_sizing_model(inst, voltage_model="lindistflow")
     res = solve(m, SolveOptions(mip_rel_gap=1e-9))
     assert res.status == Status.OPTIMAL
     assert pyo.value(m.E[0, 0]) == pytest.approx(e_kwh, rel=1e-6)      # 70.3125 kWh
@@ -42,7 +42,7 @@ def test_three_bus_with_the_day_fixed_to_start_at_half_charge():
     # starting (and ending) at SOC 0.5 halves the usable swing: E = 56.25 / (0.9 - 0.5) = 140.625 kWh
     from slopt.models.sizing import sizing_data
     inst = three_bus_instance()
-    m = build_sizing_model(sizing_data(inst, fixed_initial_soc=True))
+    m = build_sizing_model(sizing_data(inst, fixed_initial_soc=True, voltage_model="lindistflow"))
     assert solve(m, SolveOptions(mip_rel_gap=1e-9)).status == Status.OPTIMAL
     _, p_ch, e_kwh, cost = hand_optimum_three_bus(soc0=0.5)
     assert pyo.value(m.E[0, 0]) == pytest.approx(140.625, rel=1e-6) == e_kwh
@@ -55,7 +55,7 @@ def test_hybrid_choice_matches_hand_optimum():
     # retired needs E >= max(pch / (0.5*0.8), 0.9 pch / (0.8*0.8)) = 2.5 pch -> 1015*2.5 + 200 = 2737.5 $/kW.
     # The short, power-heavy need is met by new packs only.
     inst = three_bus_instance(techs=("new", "retired"))
-    m = build_sizing_model(inst)
+    m = build_sizing_model(inst, voltage_model="lindistflow")
     assert solve(m, SolveOptions(mip_rel_gap=1e-9)).status == Status.OPTIMAL
     assert pyo.value(m.E[0, 1]) == pytest.approx(0.0, abs=1e-6)
     assert pyo.value(m.E[0, 0]) == pytest.approx(1.125 * 62.5, rel=1e-6)
@@ -68,14 +68,14 @@ def test_retired_c_rate_binds_when_window_is_wide():
     inst = three_bus_instance(techs=("retired",))
     tech = inst.technologies["retired"].with_(soc_min=0.0, soc_max=1.0)
     inst = inst.with_(technologies={"retired": tech})
-    m = build_sizing_model(inst)
+    m = build_sizing_model(inst, voltage_model="lindistflow")
     assert solve(m, SolveOptions(mip_rel_gap=1e-9)).status == Status.OPTIMAL
     assert pyo.value(m.E[0, 0]) == pytest.approx(156.25, rel=1e-6)
 
 
 def test_extra_constraints_hook_is_applied():
     inst = three_bus_instance()
-    m = build_sizing_model(inst, extra_constraints=lambda m, i: setattr(m, "cap", pyo.Constraint(expr=m.E[0, 0] >= 200)))
+    m = build_sizing_model(inst, voltage_model="lindistflow", extra_constraints=lambda m, i: setattr(m, "cap", pyo.Constraint(expr=m.E[0, 0] >= 200)))
     assert solve(m).status == Status.OPTIMAL
     assert pyo.value(m.E[0, 0]) == pytest.approx(200.0)
 
@@ -83,14 +83,14 @@ def test_extra_constraints_hook_is_applied():
 def test_infeasible_when_bounds_too_small():
     inst = three_bus_instance()
     inst = inst.with_(candidates=inst.candidates.__class__(**{**inst.candidates.__dict__, "p_max_kw": np.array([10.0])}))
-    res = solve(build_sizing_model(inst))
+    res = solve(build_sizing_model(inst, voltage_model="lindistflow"))
     assert res.status == Status.INFEASIBLE
     assert res.objective is None
 
 
 def test_cyclic_and_window_hold_in_solution():
     inst = three_bus_instance()
-    m = build_sizing_model(inst)
+    m = build_sizing_model(inst, voltage_model="lindistflow")
     solve(m)
     e = np.array([pyo.value(m.e[0, 0, t]) for t in range(2)])
     E = pyo.value(m.E[0, 0])
