@@ -164,16 +164,29 @@ def sizing_table(res) -> Table:
     if t2.empty:
         t.add_row("-", "no storage needed", "", "", "")
         return t
+    annual = _annualised(res)
+    cost_label = "Cost ($/yr)" if annual else "Cost ($)"
     fmt = {"Capacity (kWh)": "{:,.1f}", "Power (kW)": "{:,.1f}", "Cost ($)": "{:,.0f}"}
     for (bus, qty), row in t2.iterrows():
-        t.add_row(str(bus), qty, *(fmt[qty].format(row.get(c, 0.0)) for c in ("new", "retired", "total")))
+        label = cost_label if qty == "Cost ($)" else qty
+        t.add_row(str(bus), label, *(fmt[qty].format(row.get(c, 0.0)) for c in ("new", "retired", "total")))
     s = res.sizing
-    tot = s.groupby("technology")[["e_kwh", "p_kw", "cost_usd"]].sum()
+    cols = ["e_kwh", "p_kw", "cost_usd"] + (["capex_usd"] if annual else [])
+    tot = s.groupby("technology")[cols].sum()
     get = lambda tech, col: float(tot.loc[tech, col]) if tech in tot.index else 0.0
-    for col, qty in (("e_kwh", "Capacity (kWh)"), ("p_kw", "Power (kW)"), ("cost_usd", "Cost ($)")):
-        t.add_row("[bold]all[/bold]", f"[bold]{qty}[/bold]",
-                  *(fmt[qty].format(v) for v in (get("new", col), get("retired", col), float(s[col].sum()))))
+    rows = [("e_kwh", "Capacity (kWh)", "{:,.1f}"), ("p_kw", "Power (kW)", "{:,.1f}"), ("cost_usd", cost_label, "{:,.0f}")]
+    if annual:
+        rows.append(("capex_usd", "Capex ($, Eq. 2)", "{:,.0f}"))
+    for col, qty, f in rows:
+        t.add_row("[bold]all[/bold]", f"[bold]{escape(qty)}[/bold]",
+                  *(f.format(v) for v in (get("new", col), get("retired", col), float(s[col].sum()))))
     return t
+
+
+def _annualised(res) -> bool:
+    s = res.sizing
+    return ("annualised_usd" in s and not s.empty and bool(np.allclose(s["cost_usd"], s["annualised_usd"]))
+            and not bool(np.allclose(s["cost_usd"], s["capex_usd"])))
 
 
 def run_summary(res) -> Table:
@@ -187,7 +200,13 @@ def run_summary(res) -> Table:
         if res.bound_usd is not None:
             _row(t, "bound / gap", f"$ {res.bound_usd:,.2f} / {100 * (res.gap or 0.0):.4f} %")
     if res.method == "milp":
-        _row(t, "AC check", f"max band violation {res.ac_max_violation_pu:.2e} p.u. after {res.rounds} round(s)")
+        margin = "-" if res.ac_margin_left_pu is None else f"{res.ac_margin_left_pu:.1e}"
+        change = "-" if res.refinement_cost_change is None else f"{100 * res.refinement_cost_change:.4f} %"
+        _row(t, "AC check", f"max band violation {res.ac_max_violation_pu:.2e} p.u., unused margin on binding "
+                            f"rows {margin} p.u., after {res.rounds} round(s)")
+        if res.objective_usd is not None:
+            _row(t, "status covers", f"MIP gap {100 * (res.gap or 0.0):.4f} % of the last round; AC refinement: "
+                                     f"last round changed the cost by {change}")
     else:
         _row(t, "AC check", f"max band violation {res.ac_max_violation_pu:.2e} p.u. in the closed-loop MFAC day")
         _row(t, "evaluations", f"{res.n_evals} ({res.n_evals / max(res.solve_s, 1e-9):,.0f} per s)")
@@ -199,6 +218,23 @@ def run_summary(res) -> Table:
     if res.message:
         _row(t, "note", res.message)
     return t
+
+
+def diagnosis_table(res, limit: int = 15) -> Table:
+    """Buses and steps outside the band at the least-violation plan (AC), worst first."""
+    diag = res.diagnosis
+    n = 0 if diag is None else len(diag)
+    d = Table(title=f"buses and steps that cannot be held in AC ({n} in all; worst {min(n, limit)} shown, "
+                    f"all in diagnosis.csv)", header_style="bold")
+    for col in ("bus", "time (h)", "side", "limit (p.u.)", "AC (p.u.)", "shortfall (p.u.)"):
+        d.add_column(col, justify="right")
+    if not n:
+        d.add_row("-", "-", "-", "-", "-", escape(res.message))
+        return d
+    for _, r in diag.head(limit).iterrows():
+        d.add_row(str(r["bus"]), f"{r['time_h']:g}", r["side"], f"{r['limit_pu']:.4f}", f"{r['vm_ac_pu']:.5f}",
+                  f"{r['shortfall_pu']:.5f}")
+    return d
 
 
 @app.command()
@@ -247,8 +283,11 @@ def solve(
     if method == "milp":
         with console.status(f"solving {escape(inst.name)} with HiGHS ...") as status:
             def progress(rnd, info):
-                status.update(f"round {rnd}: objective $ {info['objective_usd']:,.0f}, "
-                              f"AC violation {info['ac_max_violation_pu']:.1e} p.u.")
+                cost = info.get("objective_usd")
+                viol = info.get("ac_max_violation_pu")
+                status.update(f"round {rnd} ({info.get('phase', '')}): "
+                              + (f"objective $ {cost:,.0f}, " if cost is not None else "")
+                              + (f"AC violation {viol:.1e} p.u." if viol is not None else ""))
             res = solve_sizing(inst, method=method, options=opts, progress=progress)
     else:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -267,14 +306,8 @@ def solve(
     out_dir = out if out is not None else Path("out") / inst.name
     console.print(run_summary(res))
     if res.status == Status.INFEASIBLE:
-        if res.diagnosis is not None and not res.diagnosis.empty:
-            d = Table(title="buses and steps that cannot be held", header_style="bold")
-            for col in ("bus", "time (h)", "side", "limit (p.u.)", "shortfall (p.u.)"):
-                d.add_column(col, justify="right")
-            for _, r in res.diagnosis.head(15).iterrows():
-                d.add_row(str(r["bus"]), f"{r['time_h']:g}", r["side"], f"{r['limit_pu']:.4f}", f"{r['shortfall_pu']:.4f}")
-            console.print(d)
-            atomic_write_text(out_dir / "diagnosis.csv", res.diagnosis.to_csv(index=False))
+        console.print(diagnosis_table(res))
+        write_sizing_result(res, out_dir, plots=False)
         raise InfeasibleError(f"{instance}: {res.message}")
     if res.objective_usd is None:
         raise SolverError(f"{instance}: solver returned {res.status}: {res.message or 'no solution'}")

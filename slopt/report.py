@@ -128,19 +128,32 @@ def _save(fig, path: Path) -> Path:
 
 
 def write_sizing_result(result, out_dir: str | Path, plots: bool = True) -> list[Path]:
-    """Write ``sizing.csv``, ``dispatch.csv``, ``voltages.csv``, ``result.json`` and the PNG plots."""
+    """Write ``sizing.csv``, ``dispatch.csv``, ``voltages.csv``, ``result.json`` and the PNG plots.
+
+    An infeasible result writes ``diagnosis.csv``, ``least_violation.csv`` and ``result.json``.
+    """
     out_dir = Path(out_dir)
-    files = [
-        atomic_write_text(out_dir / "sizing.csv", result.sizing.to_csv(index=False)),
-        atomic_write_text(out_dir / "dispatch.csv", result.dispatch.to_csv(index=False)),
-        atomic_write_text(out_dir / "voltages.csv", result.voltages.to_csv(index=False)),
-    ]
+    files = []
+    if str(result.status) != "infeasible":
+        files += [
+            atomic_write_text(out_dir / "sizing.csv", result.sizing.to_csv(index=False)),
+            atomic_write_text(out_dir / "dispatch.csv", result.dispatch.to_csv(index=False)),
+            atomic_write_text(out_dir / "voltages.csv", result.voltages.to_csv(index=False)),
+        ]
+    else:   # no plan: the diagnosis and the labelled least-violation sizes
+        files.append(atomic_write_text(out_dir / "diagnosis.csv", result.diagnosis.to_csv(index=False)
+                                       if result.diagnosis is not None else ""))
+        if getattr(result, "least_violation", None) is not None:
+            files.append(atomic_write_text(out_dir / "least_violation.csv", result.least_violation.to_csv(index=False)))
     payload = result.summary()
     payload["instance"] = result.instance.name if result.instance is not None else None
     payload["history"] = result.history
     payload["sizing"] = result.sizing.to_dict(orient="records")
     if result.diagnosis is not None:
         payload["diagnosis"] = result.diagnosis.to_dict(orient="records")
+    if getattr(result, "least_violation", None) is not None:
+        payload["least_violation_plan"] = {"note": "not a plan: the sizes that come closest to the band",
+                                           "sizing": result.least_violation.to_dict(orient="records")}
     files.append(atomic_write_text(out_dir / "result.json",
                                    json.dumps(_clean(payload), indent=2, default=_json_default)))
     if result.convergence is not None and not result.convergence.empty:
