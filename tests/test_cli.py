@@ -134,7 +134,14 @@ def test_solve_infeasible_exits_3_and_explains(tmp_path):
     assert "bus" in err[0] and "p.u." in err[0]
     assert "cannot be held" in r.stdout
     assert "Traceback" not in r.stdout + r.stderr
-    assert not (out / "sizing.csv").exists()
+    assert not (out / "sizing.csv").exists()              # no plan under exit 3 ...
+    import json
+    import pandas as pd
+    diag = pd.read_csv(out / "diagnosis.csv")               # ... but always the AC diagnosis
+    assert len(diag) > 0 and set(diag.columns) >= {"bus", "time_h", "side", "vm_ac_pu", "shortfall_pu"}
+    res = json.loads((out / "result.json").read_text())
+    assert res["status"] == "infeasible" and len(res["diagnosis"]) == len(diag)
+    assert "not a plan" in res["least_violation_plan"]["note"]
 
 
 def test_solve_bad_option_exits_2_and_writes_nothing(tmp_path):

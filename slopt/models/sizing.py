@@ -64,6 +64,7 @@ class SizingData:
     fixed_sites: np.ndarray | None = None  # free siting: 0/1 per candidate to fix the siting binaries
     elastic: bool = False         # band rows get slacks and the objective is the least violation
     cuts: "BandRows | None" = None  # floor rows kept from earlier linearisations (tangent cuts)
+    row_window: float = 0.1       # write band rows within this fraction of their swing from binding
 
     @property
     def T(self) -> int:
@@ -265,7 +266,10 @@ def band_rows(d: SizingData) -> BandRows:
     ceiling alike). A row is dropped when it cannot bind for any net load within the sites'
     ratings (|p[c,t]| <= K P_max[c]), or when another bus of the same anchor group dominates
     it: row i follows from row j if ``rhs_j - rhs_i >= sum_c |coef_i - coef_j| K P_max[c]``
-    (exact domination; in LinDistFlow the members of a group share coefficients).
+    (exact domination; in LinDistFlow the members of a group share coefficients). Rows further
+    from binding at the point than ``d.row_window`` of that swing are left out (``None``: none);
+    the model is then a relaxation, and the AC loop brings a row back as soon as a plan comes
+    near it (it re-linearises at each plan).
     """
     cands = d.instance.candidates
     band = d.band
@@ -275,8 +279,9 @@ def band_rows(d: SizingData) -> BandRows:
     lo_req = d.floor_pu**2 - band.w_point_pu2 + shift            # floor rows: S p >= lo_req
     hi_req = d.ceil_pu**2 - band.w_point_pu2 + shift             # ceiling rows: S p <= hi_req
     swing = np.abs(S) @ p_range                                   # (T, n) largest |S p|
-    can_lo = lo_req > -swing
-    can_hi = hi_req < swing
+    win = np.inf if d.row_window is None else d.row_window
+    can_lo = (lo_req > -swing) & (band.w_point_pu2 - d.floor_pu**2 <= win * swing)
+    can_hi = (hi_req < swing) & (d.ceil_pu**2 - band.w_point_pu2 <= win * swing)
     can_lo[:, 0] = can_hi[:, 0] = False
     _, anchor = _path_structure(d)
     keep_lo = _undominated(S, lo_req, can_lo, anchor, p_range, +1)
