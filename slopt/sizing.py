@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from slopt.battery.cost import annualised_cost_usd, storage_cost_usd
-from slopt.errors import InstanceError
+from slopt.errors import InstanceError, SolverError
 from slopt.grid.lindistflow import lindistflow_vm_pu
 from slopt.grid.powerflow import powerflow
 from slopt.grid.sensitivity import VoltageModel, ac_model, with_storage
@@ -276,6 +276,9 @@ def _check(d: SizingData, plan: SizingPlan, rows, res: SolveResult) -> _Checked:
     """AC power flow at the plan (and the linearisation there for the next round)."""
     inst = d.instance
     model, pf = ac_model(inst.feeder, d.base_p_kw, d.base_q_kvar, d.cand_idx, plan.p_site_kw)
+    if not (pf.all_converged and np.isfinite(model.dw_dp_pu2_per_kw).all()):
+        raise SolverError(f"{inst.name}: the AC power flow diverges at a storage plan of the MILP "
+                          "(voltage collapse); the site bounds allow more power than the feeder carries")
     viol = _violation(pf.vm_pu, d.floor_pu, d.ceil_pu)
     worst = float(viol.max()) if pf.all_converged else float("inf")
     margin = 0.0
@@ -426,6 +429,11 @@ def _solve_milp(inst: Instance, opts: SizingOptions, extra_constraints, progress
     t0 = time.perf_counter()
     d = sizing_data(inst, objective=opts.objective, fixed_initial_soc=opts.fixed_initial_soc, voltage_model="ac")
     base_ac = powerflow(inst.feeder, d.base_p_kw, d.base_q_kvar)
+    if not (base_ac.all_converged and np.isfinite(d.band.dw_dp_pu2_per_kw).all()):
+        bad = np.flatnonzero(~np.asarray(base_ac.converged))
+        first = f" (first at {_times(d)[bad[0]]:g} h)" if bad.size else ""
+        raise InstanceError(f"{inst.path or inst.name}: the AC power flow without storage diverges at {max(bad.size, 1)} "
+                            f"step(s){first}: the feeder cannot carry this net load (check load_scale, loads and pv_kw)")
     setup_s = time.perf_counter() - t0
     L = _ac_loop(d, opts, extra_constraints, progress)
     build_s, solve_s = setup_s + L.build_s, L.solve_s

@@ -12,6 +12,12 @@ of :class:`SolveOptions` and maps the outcome to an honest :class:`Status`:
 
 Following DESIGN section 12, the relative gap is computed here from the incumbent and the
 bound (``|inc - bound| / max(|inc|, 1e-10)``) because the legacy wrapper reports an absolute gap.
+
+HiGHS's own log is switched off (``output_flag = False``) from the moment the HiGHS object is
+created, unless ``tee`` is set. Pyomo captures the solver's file descriptors through a pipe that
+a Python thread drains; HiGHS writes to it while the main thread holds the interpreter lock, so
+a model whose loading makes HiGHS log more than a pipe buffer (one warning per row bound above
+1e20, for instance) used to hang the process with no time limit able to end it.
 """
 
 from __future__ import annotations
@@ -92,6 +98,48 @@ def _rel_gap(inc: float | None, bound: float | None) -> float | None:
     return abs(inc - bound) / max(abs(inc), 1e-10)
 
 
+def _silent(factory):
+    """A HiGHS object with its log off; its start-up banner goes to the null device (a file
+    descriptor that never blocks), not to the terminal."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        h = factory()
+        h.setOptionValue("output_flag", False)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+    return h
+
+
+def _quiet_highs_class():
+    """Pyomo's HiGHS interface with HiGHS silenced before the model is loaded (module docstring)."""
+    from pyomo.contrib.solver.solvers.highs import Highs
+
+    class QuietHighs(Highs):
+        def set_instance(self, model):
+            if getattr(self._active_config, "tee", None):
+                return super().set_instance(model)
+            import highspy
+
+            if self._last_results_object is not None:
+                self._last_results_object.solution_loader.invalidate()
+            self._reinit()
+            self._model = model
+            self._solver_model = _silent(highspy.Highs)
+            self.add_block(model)
+            if self._objective is None:
+                self.set_objective(None)
+
+    return QuietHighs
+
+
 def solve(model, options: SolveOptions | None = None) -> SolveResult:
     """Solve a Pyomo model with HiGHS and load the incumbent, if any, into it.
 
@@ -107,11 +155,10 @@ def solve(model, options: SolveOptions | None = None) -> SolveResult:
         Never raises for solver outcomes: infeasibility and limits are statuses.
     """
     from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition as TC
-    from pyomo.contrib.solver.solvers.highs import Highs
 
     opts = options or SolveOptions()
-    solver = Highs()
-    highs_opts = {"random_seed": int(opts.seed), **opts.highs_options}
+    solver = _quiet_highs_class()()
+    highs_opts = {"random_seed": int(opts.seed), **({} if opts.tee else {"output_flag": False}), **opts.highs_options}
     kwargs = dict(load_solutions=False, raise_exception_on_nonoptimal_result=False,
                   tee=opts.tee, rel_gap=opts.mip_rel_gap, solver_options=highs_opts)
     if opts.time_limit_s is not None:
