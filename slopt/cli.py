@@ -270,8 +270,11 @@ def solve(
     if not 0 <= gap < 1:
         raise InstanceError.at(None, "--gap", gap, "must be in [0, 1)")
     inst = load_instance(instance)
+    from slopt.io.results import check_output_dir, safe_name, staged_output
 
-    from slopt.report import atomic_write_text, write_sizing_result
+    out_dir = check_output_dir(out if out is not None else Path("out") / safe_name(inst.name))
+
+    from slopt.report import write_sizing_result
     from slopt.sizing import HeuristicOptions, SizingOptions, solve_sizing
     from slopt.solve import SolveOptions, Status
 
@@ -303,11 +306,11 @@ def solve(
         if compare:
             with console.status("solving the MILP for the gap ..."):
                 milp_res = solve_sizing(inst, method="milp", options=opts)
-    out_dir = out if out is not None else Path("out") / inst.name
     console.print(run_summary(res))
     if res.status == Status.INFEASIBLE:
         console.print(diagnosis_table(res))
-        write_sizing_result(res, out_dir, plots=False)
+        with staged_output(out_dir) as tmp:        # replaces any earlier result set as a whole
+            write_sizing_result(res, tmp, plots=False)
         raise InfeasibleError(f"{instance}: {res.message}")
     if res.objective_usd is None:
         raise SolverError(f"{instance}: solver returned {res.status}: {res.message or 'no solution'}")
@@ -316,7 +319,8 @@ def solve(
         console.print(escape(f"MILP optimum $ {milp_res.objective_usd:,.2f} ({milp_res.status}); "
                              f"{method} is {100 * res.gap_to_milp:+.2f} % above it"))
     console.print(sizing_table(res))
-    files = write_sizing_result(res, out_dir, plots=plots)
+    with staged_output(out_dir) as tmp:
+        files = write_sizing_result(res, tmp, plots=plots)
     console.print(escape(f"wrote {', '.join(p.name for p in files)} to {out_dir}"))
     if res.status == Status.ERROR:
         raise SolverError(f"{instance}: {res.message}")
@@ -371,7 +375,7 @@ def dispatch(
                                  help="priority (Eq. 9), proportional (CPD), soh (SOHD), mpc (MPCD), optimal (Eq. 10); "
                                       "a comma-separated list, or all (adds the Pyomo-based mpc and optimal)."),
     scenario: str = typer.Option("all", "--scenario", help="base (the request), a [[dispatch.scenarios]] name, or all."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory [default: out/<instance name>/dispatch]."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory [default: out/<instance name>-dispatch]."),
     b: Optional[float] = typer.Option(None, "--b", help="Eq. 9 scaling parameter B [default: dispatch.priority_b]."),
     voltage: bool = typer.Option(True, "--voltage/--no-voltage", help="Voltage RMSE on the instance's feeder (AC sweep)."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots (seed 002 Figs 7-8)."),
@@ -446,7 +450,9 @@ def dispatch(
         console.print(dispatch_table3(tables3[first]))
     if skipped:
         console.print(escape(f"skipped (not available): {', '.join(skipped)}"))
-    out_dir = out if out is not None else Path("out") / inst.name / "dispatch"
+    from slopt.io.results import check_output_dir, safe_name, staged_output
+
+    out_dir = check_output_dir(out if out is not None else Path("out") / f"{safe_name(inst.name)}-dispatch")
     extra = {
         "instance": inst.name, "bus": d.bus, "resolution_min": d.resolution_min, "priority_b": bval,
         "groups_input": [{"group": n, "technology": tch, "e_kwh": e, "p_kw": p, "soh": h}
@@ -457,7 +463,8 @@ def dispatch(
         "table3": {k: v.reset_index().to_dict(orient="records") for k, v in tables3.items()},
     }
     plot_sc = "base" if "base" in chosen else chosen[0]
-    files = write_dispatch_result(runs, out_dir, extra=extra, plots=plots, plot_scenario=plot_sc, title=inst.name)
+    with staged_output(out_dir) as tmp:
+        files = write_dispatch_result(runs, tmp, extra=extra, plots=plots, plot_scenario=plot_sc, title=inst.name)
     console.print(escape(f"wrote {', '.join(p.name for p in files)} to {out_dir}"))
 
 
@@ -506,6 +513,9 @@ def info() -> None:
 # ----------------------------------------------------------------------------- entry point
 def main(argv: Optional[list[str]] = None) -> None:
     """Run the ``slopt`` command; a :class:`SloptError` becomes ``error: ...`` and its exit code."""
+    from slopt.io.results import install_signal_handlers
+
+    install_signal_handlers()
     try:
         app(args=argv, prog_name="slopt")
     except SloptError as exc:

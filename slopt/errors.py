@@ -3,7 +3,7 @@
 Every error carries a one-line message. Input errors name the file, the field path and
 the offending value, e.g. ``instances/x.toml: storage.retired.soh = 1.7: must be in (0, 1]``.
 The command line turns them into exit codes (DESIGN section 11):
-``InstanceError`` -> 2, ``InfeasibleError`` -> 3, ``SolverError`` -> 4.
+``InstanceError`` -> 2, ``InfeasibleError`` -> 3, ``SolverError`` and ``OutputError`` -> 4.
 """
 
 from __future__ import annotations
@@ -40,6 +40,13 @@ class InfeasibleError(SloptError):
 
 class SolverError(SloptError):
     """The solver failed, or stopped at a limit without an incumbent."""
+
+    exit_code = 4
+
+
+class OutputError(SloptError):
+    """Results could not be written (read-only or full disk, ``--out`` is a file); the previous
+    result set, if any, is left as it was."""
 
     exit_code = 4
 
