@@ -3,10 +3,11 @@
 :func:`service_life_years` steps the SOH month by month, vectorised over any number of draws
 (the Monte Carlo passes 10,000 at once)::
 
-    m(s)      = rate_mult * (knee_factor if s < knee_soh else 1)          fade multiplier
+    m(s)      = rate_mult * (knee_factor if s <= knee_soh else 1)         fade multiplier
     s <- soh_after(s, efc_per_year * dt * m(s))  -  calendar * dt * m(s)  seed 002 Eq. 7a (via 7b)
 
-and returns the time at which SOH reaches ``eol_soh`` (linear interpolation inside the step),
+(a step that crosses the knee is split there) and returns the time at which SOH reaches
+``eol_soh`` (linear interpolation inside the step),
 capped at ``cap_years`` (the technology's calendar life, ``Technology.lifetime_years``). Without
 knee and calendar fade it equals Eq. 7b's remaining cycles over the yearly cycles, which the
 tests check. Written by hand: no aging library offers a vectorised knee on the Eq. 7a curve.
@@ -53,9 +54,17 @@ def service_life_years(soh0, efc_per_year, *, eol_soh, cap_years, knee_soh=0.0, 
     life = cap.copy()
     alive = np.ones(s.shape, dtype=bool)
     n_steps = int(np.ceil(float(cap.max()) / step_years))
+    def fade(x, dt, m):
+        return soh_after(np.clip(x, 1e-9, 1.0), np.maximum(efc * dt * m, 0.0), fit) - cal * dt * m
+
     for i in range(n_steps):
-        m = rm * np.where(s < ks, kf, 1.0)
-        nxt = soh_after(np.clip(s, 1e-9, 1.0), np.maximum(efc * step_years * m, 0.0), fit) - cal * step_years * m
+        past = s <= ks
+        m = rm * np.where(past, kf, 1.0)
+        nxt = fade(s, step_years, m)
+        knee = ~past & (nxt < ks)          # crosses the knee inside the step: finish it at the faster rate
+        if knee.any():
+            phi = (s - ks) / np.maximum(s - nxt, 1e-15)
+            nxt = np.where(knee, fade(np.where(knee, ks, s), (1.0 - phi) * step_years, rm * kf), nxt)
         crossed = alive & (nxt <= eol)
         if crossed.any():
             frac = (s[crossed] - eol[crossed]) / np.maximum(s[crossed] - nxt[crossed], 1e-15)

@@ -8,8 +8,10 @@ Conventions: ``flows[t]`` is the net cash of year ``t = 0..N`` (year 0 undiscoun
   check the product against it draw by draw).
 * IRR (``numpy_financial.irr``): the rate with NPV = 0; NaN when the flows never change sign
   (no investment, or no return).
-* Discounted payback: the first time the cumulative discounted flow reaches 0, interpolated
-  linearly inside the year; ``inf`` if it never does, 0 if year 0 is not negative.
+* Discounted payback: the time after which the cumulative discounted flow stays >= 0 (the last
+  crossing from below, interpolated linearly inside the year); 0 if it is never negative,
+  ``inf`` if it ends negative. For the usual profile (invest, then earn) this is the first
+  crossing.
 * LCOS, Schmidt, Melchior, Hawkes, Staffell (2019), Joule 3, 81-100, Eq. 1:
 
   ``LCOS = [Capex + sum_t (O&M_t + charging_t + replacement_t)/(1+r)^t + EoL/(1+r)^N]
@@ -84,17 +86,18 @@ def irr(flows) -> float:
 
 
 def discounted_payback(rate, flows) -> float:
-    """Years until the cumulative discounted cash flow first reaches zero (``inf`` if never)."""
+    """Years after which the cumulative discounted cash flow stays >= 0 (``inf`` if it ends below 0)."""
     f = _flows(flows)
     if f.ndim != 1:
         raise InstanceError.at(None, "flows", f.shape, "payback takes one series")
     cum = np.cumsum(f * discount_factors(rate, f.size - 1))
-    if cum[0] >= 0:
+    tol = 1e-9 * max(1.0, float(np.abs(cum).max()))
+    neg = np.flatnonzero(cum < -tol)
+    if neg.size == 0:
         return 0.0
-    hit = np.flatnonzero(cum >= 0)
-    if hit.size == 0:
+    t = int(neg[-1]) + 1            # first year of the final non-negative stretch
+    if t >= cum.size:
         return float("inf")
-    t = int(hit[0])
     return float(t - 1 + (-cum[t - 1]) / (cum[t] - cum[t - 1]))
 
 
