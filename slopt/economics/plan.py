@@ -8,7 +8,8 @@ technologies. :func:`plan_from_tables` is the one place that turns the tables in
 Per technology (summed over buses): nameplate energy and power, the Eq. 2 cost of the plan,
 the day's charged and discharged energy per hour of day (to price with any tariff),
 rainflow equivalent full cycles per day (:func:`slopt.battery.aging.equivalent_full_cycles`,
-seed 002 Eq. 7c and 8, each unit's day closed cyclically, energy-weighted over units) and
+seed 002 Eq. 7c and 8; each unit's day is counted as a closed loop starting at its highest SOC,
+since the plan's day repeats; energy-weighted over units) and
 idle hours (steps in which a built unit neither charges nor discharges).
 """
 
@@ -183,7 +184,11 @@ def _tech_plan(tech: Technology, built: pd.DataFrame, d: pd.DataFrame, dt_h: flo
         raise InstanceError.at(None, "dispatch", tech.name, "no dispatch rows for the built units")
     soc = np.clip(wide_soc[buses].to_numpy(float).T, 0.0, 1.0)            # (units, T)
     soc = np.nan_to_num(soc, nan=0.0)
-    closed = np.concatenate([soc[:, -1:], soc], axis=1)                      # the day starts where it ends
+    # the day repeats: count it as a closed loop, started (and ended) at its highest SOC (ASTM E1049 practice
+    # for a periodic history), so that every excursion is a full cycle rather than two stray half cycles
+    T = soc.shape[1]
+    idx = (np.arange(T + 1)[None, :] + np.argmax(soc, axis=1)[:, None]) % T
+    closed = soc[np.arange(soc.shape[0])[:, None], idx]
     efc = np.atleast_1d(equivalent_full_cycles(closed, woehler))
     idle = (act[buses].to_numpy(float).T <= IDLE_TOL_PU * p_bus[buses].to_numpy(float)[:, None]).sum(axis=1) * dt_h
     w = e_bus[buses].to_numpy(float)
