@@ -147,12 +147,12 @@ def table4_table(t4) -> Table:
 
 
 def eaas_table(cmp) -> Table:
-    t = Table(title=f"EaaS: one system for all users vs one per user (idle time -{cmp.idle_reduction_pct:.0f} %)",
-              header_style="bold")
+    t = Table(title=f"EaaS: one system for all users vs one per user (idle time -{cmp.idle_reduction_pct:.0f} %; "
+              "idle h = 24 - moved kWh / kW)", header_style="bold")
     for col in ("case", "units", "idle h/d", "out kWh/d", "EFC/d", "revenue k$/yr", "net of wear"):
         t.add_column(col, justify="left" if col == "case" else "right")
     for _, r in cmp.summary.iterrows():
-        t.add_row(r["case"], f"{r['units']}", f"{r['idle_hours_per_day']:.2f}", f"{r['throughput_kwh_per_day']:,.0f}",
+        t.add_row(r["case"], f"{r['units']}", f"{r['idle_equiv_hours_per_day']:.2f}", f"{r['throughput_kwh_per_day']:,.0f}",
                   f"{r['efc_per_day']:.2f}", _k(r["revenue_usd_per_year"]),
                   _k(r["revenue_net_of_wear_usd_per_day"] * 365.0))
     return t
@@ -198,6 +198,12 @@ def economics(
             task = bar.add_task("mc", total=draws)
             risk = monte_carlo(plan, price_set, ev.fees, draws, seed=seed, models=models,
                                progress=lambda done, total: bar.update(task, completed=done))
+    priced = None
+    if risk is not None and set(models) & {"BaaS", "PaaS", "EaaS"}:
+        from slopt.economics.risk import risk_priced_fees
+
+        priced = risk_priced_fees(plan, price_set, ev.fees, draws, seed=seed,
+                                  models=tuple(m for m in models if m != "BaaP"))
     cmp = None
     if eaas and "EaaS" in models:
         from slopt.economics.eaas import compare_eaas
@@ -205,13 +211,23 @@ def economics(
         usable = sum(t.e_kwh * t.tech.soh * (t.tech.soc_max - t.tech.soc_min) for t in plan.techs)
         with console.status("EaaS schedules (HiGHS) ..."):
             cmp = compare_eaas(price_set, usable, plan.p_kw)
-    _print(console, plan, ev, risk, cmp)
+    _print(console, plan, ev, risk, cmp, priced)
     out_dir = out if out is not None else Path("out") / plan.name / "economics"
-    files = write_economics(out_dir, ev, risk, cmp, plots=plots)
+    files = write_economics(out_dir, ev, risk, cmp, plots=plots, priced=priced)
     console.print(escape(f"wrote {', '.join(p.name for p in files)} to {out_dir}"))
 
 
-def _print(console, plan, ev, risk, cmp) -> None:
+def priced_table(priced) -> Table:
+    t = Table(title="fee at which the manufacturer loses money in 5 % of draws", header_style="bold")
+    for col in ("model", "contract fee", "risk-priced fee", "user NPV k$ at it", "P(loss) now"):
+        t.add_column(col, justify="left" if col == "model" else "right")
+    for _, r in priced.iterrows():
+        t.add_row(r["model"], f"{r['fee_contract']:,.4g}", f"{r['fee_risk_priced']:,.4g}",
+                  _k(r["user_npv_risk_priced_usd"]), f"{r['manufacturer_p_loss_contract']:.3f}")
+    return t
+
+
+def _print(console, plan, ev, risk, cmp, priced=None) -> None:
     from slopt.economics.risk import risk_transfer
 
     console.print(plan_table(plan, ev))
@@ -227,6 +243,8 @@ def _print(console, plan, ev, risk, cmp) -> None:
                                  f"from degradation, user {_k(r['user_deg_std_baap_usd'])} -> {_k(r['user_deg_std_usd'])} "
                                  f"k$, manufacturer {_k(r['manufacturer_deg_std_baap_usd'])} -> "
                                  f"{_k(r['manufacturer_deg_std_usd'])} k$ (BaaP -> {r['model']})"))
+    if priced is not None and not priced.empty:
+        console.print(priced_table(priced))
     if not ev.table4.empty:
         console.print(table4_table(ev.table4))
     if cmp is not None:
@@ -239,7 +257,7 @@ def _print(console, plan, ev, risk, cmp) -> None:
     console.print(s)
 
 
-def write_economics(out_dir: Path, ev, risk, cmp, plots: bool = True) -> list[Path]:
+def write_economics(out_dir: Path, ev, risk, cmp, plots: bool = True, priced=None) -> list[Path]:
     """Write the CSV tables, ``result.json`` and the PNG plots (atomically)."""
     from slopt.economics.prices import price_table
     from slopt.report import _clean, _json_default, atomic_write_text
@@ -252,6 +270,8 @@ def write_economics(out_dir: Path, ev, risk, cmp, plots: bool = True) -> list[Pa
 
         tables |= {"risk_summary.csv": risk.summary, "risk_draws.csv": risk.npv,
                    "risk_transfer.csv": risk_transfer(risk.summary)}
+    if priced is not None:
+        tables |= {"risk_priced_fees.csv": priced}
     if cmp is not None:
         tables |= {"eaas_summary.csv": cmp.summary, "eaas_units.csv": cmp.units, "eaas_users.csv": cmp.users}
     files = [atomic_write_text(out_dir / k, v.to_csv(index=False)) for k, v in tables.items()]
@@ -263,7 +283,9 @@ def write_economics(out_dir: Path, ev, risk, cmp, plots: bool = True) -> list[Pa
         payload |= {"risk": {"draws": risk.n_draws, "seconds": risk.seconds,
                              "summary": risk.summary.to_dict(orient="records")}}
     if cmp is not None:
-        payload |= {"eaas": {"idle_reduction_pct": cmp.idle_reduction_pct, "summary": cmp.summary.to_dict(orient="records")}}
+        payload |= {"eaas": {"idle_reduction_pct": cmp.idle_reduction_pct,
+                             "idle_steps_reduction_pct": cmp.idle_steps_reduction_pct,
+                             "summary": cmp.summary.to_dict(orient="records")}}
     files.append(atomic_write_text(out_dir / "result.json", json.dumps(_clean(payload), indent=2, default=_json_default)))
     if plots:
         from slopt.economics.plots import plot_economics

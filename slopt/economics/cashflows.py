@@ -132,7 +132,7 @@ def nominal_drivers(plan: Plan, prices: PriceSet) -> Drivers:
     ret = plan.tech("retired")
     soh = ret.tech.soh if ret is not None else float(np.mean(prices.risk.soh_retired))
     a, v, s = prices.aging, prices.value, prices.supply
-    return Drivers(soh_retired=_arr(soh), rate_mult=_arr(1.0), knee_soh=_arr(a.knee_soh),
+    return Drivers(soh_retired=_arr(soh), rate_mult=_arr(a.rate_mult), knee_soh=_arr(a.knee_soh),
                    knee_factor=_arr(a.knee_factor), used_pack_usd_per_kwh=_arr(s.used_pack_usd_per_kwh(soh)),
                    repurposing_eur_per_kwh=_arr(s.repurposing_eur_per_kwh), tariff_scale=_arr(1.0),
                    voltage_support_usd_per_kw_yr=_arr(v.voltage_support_usd_per_kw_yr),
@@ -141,7 +141,7 @@ def nominal_drivers(plan: Plan, prices: PriceSet) -> Drivers:
 
 def faster_drivers(plan: Plan, prices: PriceSet) -> Drivers:
     """'Degrades faster than expected': fade x ``aging.faster_rate_mult``, knee at the top of its range."""
-    return replace(nominal_drivers(plan, prices), rate_mult=_arr(prices.aging.faster_rate_mult),
+    return replace(nominal_drivers(plan, prices), rate_mult=_arr(prices.aging.rate_mult * prices.aging.faster_rate_mult),
                    knee_soh=_arr(max(prices.risk.knee_soh[1], prices.aging.knee_soh)))
 
 

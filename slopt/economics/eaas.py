@@ -9,8 +9,13 @@ through :func:`slopt.solve.solve`; they differ only in which users a unit may se
 
 Measured per case:
 
-* idle hours per day of each unit (neither charging nor discharging, tolerance
-  :data:`slopt.economics.plan.IDLE_TOL_PU` of its power), energy-weighted over units;
+* idle time: ``idle_equiv_hours_per_day = 24 - sum_{s,t} (pch + pdis) dt / sum_s P_s``, the hours
+  the units would stand still if every kWh moved at full power. It depends only on the energy
+  moved, so it does not change between equally cheap schedules (an LP often has many: which
+  of several equally priced hours to charge in is arbitrary). The step count
+  ``idle_hours_per_day`` (steps with neither charge nor discharge, tolerance
+  :data:`slopt.economics.plan.IDLE_TOL_PU` of the power, energy-weighted) is reported beside
+  it but does depend on that arbitrary choice;
 * throughput (discharged kWh per day) and equivalent full cycles per day;
 * revenue: the users' bill savings (energy and peak charges) minus the charging energy, per
   day and per year. The shared system can emulate any set of per-user schedules, so its
@@ -69,15 +74,20 @@ def eaas_data(load_kw: np.ndarray, prices: PriceSet, e_kwh: float, p_kw: float, 
 
 
 def wear_usd_per_kwh(prices: PriceSet, soh: float = 0.8, window: float = 0.8) -> float:
-    """The scheduler's wear cost per kWh discharged: ``eaas.wear_usd_per_kwh``, or
-    ``(used-pack price + repurposing) / (N100 x SOH x window)`` with the LFP Woehler N100."""
-    from slopt.battery.aging import Woehler
+    """The scheduler's wear cost per kWh discharged: ``eaas.wear_usd_per_kwh`` if given, else the pack's
+    cost over the energy it delivers until its end of life, with the same aging model as the cash flows:
+
+    ``w = (used-pack price + repurposing) / (N_eol x SOH x window)``,
+    ``N_eol = (Num(SOH) - Num(SOH_eol)) / rate_mult`` (seed 002 Eq. 7b remaining cycles).
+    """
+    from slopt.battery.aging import remaining_cycles
 
     if prices.eaas.wear_usd_per_kwh is not None:
         return float(prices.eaas.wear_usd_per_kwh)
-    s = prices.supply
+    s, a = prices.supply, prices.aging
     pack = s.used_pack_usd_per_kwh(soh) + s.repurposing_usd_per_kwh
-    return float(pack / (Woehler.for_chemistry(prices.aging.chemistry).n100_cycles * soh * window))
+    cycles = (remaining_cycles(soh) - remaining_cycles(a.eol_soh_retired)) / a.rate_mult
+    return float(pack / (cycles * soh * window))
 
 
 @dataclass
@@ -94,7 +104,9 @@ class EaasComparison:
     schedules : dict
         The solved arrays per case (see :func:`slopt.models.eaas.eaas_solution`).
     idle_reduction_pct : float
-        By how much EaaS cuts the energy-weighted idle hours of one-system-per-user.
+        By how much EaaS cuts the full-power-equivalent idle hours of one-system-per-user.
+    idle_steps_reduction_pct : float
+        The same for the step count of idle hours (depends on the LP's choice among equal schedules).
     """
 
     summary: pd.DataFrame
@@ -102,6 +114,7 @@ class EaasComparison:
     users: pd.DataFrame
     schedules: dict
     idle_reduction_pct: float
+    idle_steps_reduction_pct: float
 
 
 def _bills(load_or_imp: np.ndarray, d: EaasData) -> np.ndarray:
@@ -140,14 +153,16 @@ def compare_eaas(prices: PriceSet, e_kwh: float, p_kw: float, dt_h: float = 0.25
                               "bill_after_usd_per_day": after[u], "peak_before_kw": load[u].max(),
                               "peak_after_kw": sol["peak"][u], "delivered_kwh_per_day": sol["x"][:, u].sum() * dt_h})
         w = d.e_kwh / d.e_kwh.sum()
-        rows.append({"case": label, "units": d.S, "idle_hours_per_day": float(w @ idle),
+        busy = float(act.sum() * dt_h / d.p_kw.sum())
+        rows.append({"case": label, "units": d.S, "idle_equiv_hours_per_day": 24.0 - busy,
+                     "idle_hours_per_day": float(w @ idle),
                      "throughput_kwh_per_day": float(thr.sum()), "efc_per_day": float(thr.sum() / d.e_kwh.sum()),
                      "revenue_usd_per_day": revenue, "revenue_usd_per_year": revenue * prices.value.days_per_year,
                      "wear_usd_per_day": wear, "revenue_net_of_wear_usd_per_day": revenue - wear,
                      "bills_before_usd_per_day": float(before.sum()), "bills_after_usd_per_day": float(after.sum()),
                      "charging_usd_per_day": charging, "solve_s": res.solve_s})
     summary = pd.DataFrame(rows)
-    idle_s, idle_u = summary["idle_hours_per_day"].to_numpy()
-    red = 100.0 * (idle_u - idle_s) / idle_u if idle_u > 0 else 0.0
+    red = lambda col: (lambda s_, u_: 100.0 * (u_ - s_) / u_ if u_ > 0 else 0.0)(*summary[col].to_numpy())
     return EaasComparison(summary=summary, units=pd.DataFrame(unit_rows), users=pd.DataFrame(user_rows),
-                          schedules=sched, idle_reduction_pct=float(red))
+                          schedules=sched, idle_reduction_pct=float(red("idle_equiv_hours_per_day")),
+                          idle_steps_reduction_pct=float(red("idle_hours_per_day")))

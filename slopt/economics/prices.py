@@ -217,6 +217,10 @@ class AgingAssumptions(_Model):
                          "accelerates", default=0.7)
     knee_factor: Annotated[float, _check(1.0, False)] = _src(ATTIA_2022 + "; factor 3 is slopt's nominal",
                                                              "fade multiplier past the knee", default=3.0)
+    rate_mult: Positive = _src(
+        "1 = seed 002 Eq. 7a as fitted (0.8 -> 0.6 SOH in about 490 equivalent full cycles); below 1 for "
+        "longer-lived packs (the Monte Carlo draws multiply it)", "multiplier on the expected fade (cycle + "
+        "calendar)", default=1.0)
     calendar_fade_pu_per_yr: Fraction = _src(ASSUMPTION + " (order of LFP calendar fade at 25 C)",
                                              "calendar capacity fade, pu of nameplate per year", default=0.01)
     chemistry: Literal["lfp", "nmc"] = _src("slopt.battery.aging Woehler.LFP (k = 1.2)",
@@ -246,7 +250,8 @@ class RiskRanges(_Model):
     """``[risk]``: uniform ranges of the Monte Carlo draws."""
 
     soh_retired: Range = _src(GHAREBAGHI_2024, "SOH of the retired packs at purchase", default=(0.70, 0.80))
-    rate_mult: Range = _src(ASSUMPTION, "multiplier on the fade rate (cycle + calendar)", default=(0.7, 1.5))
+    rate_mult: Range = _src(ASSUMPTION, "multiplier on the fade rate (cycle + calendar), relative to aging.rate_mult",
+                            default=(0.7, 1.5))
     knee_soh: Range = _src(ATTIA_2022, "knee SOH", default=(0.6, 0.8))
     knee_factor: Range = _src(ATTIA_2022 + "; range is slopt's", "fade multiplier past the knee", default=(2.0, 5.0))
     used_pack_usd_per_kwh: Range = _src(NEUBAUER_2012, "used-pack buy price", default=(20.0, 100.0))
@@ -283,8 +288,8 @@ class EaasCase(_Model):
     eta_discharge: Soh = _src("seed 002 retired-pack default", "discharge efficiency", default=0.93)
     year: Annotated[int, _check(1990, False, 2100, False)] = _src("calendar", "year of the BDEW calendar", default=2023)
     wear_usd_per_kwh: Optional[Price] = _src(
-        "derived when omitted: (used-pack price + repurposing) / (N100 x SOH x SOC window), N100 from "
-        "slopt.battery.aging Woehler (LFP 5000 cycles at 100 % DoD)",
+        "derived when omitted: (used-pack price + repurposing) / (cycles to end of life x SOH x SOC window), "
+        "the cycles from seed 002 Eq. 7b (the aging model of the cash flows) over aging.rate_mult",
         "wear cost per kWh discharged that the scheduler weighs (None: derived)", default=None)
 
     @model_validator(mode="after")

@@ -35,7 +35,7 @@ from slopt.economics.metrics import npv
 from slopt.economics.plan import Plan
 from slopt.economics.prices import MODELS, PriceSet
 
-__all__ = ["RiskResult", "draw_drivers", "monte_carlo", "risk_transfer", "DEGRADATION_DRIVERS"]
+__all__ = ["RiskResult", "draw_drivers", "monte_carlo", "risk_transfer", "risk_priced_fees", "DEGRADATION_DRIVERS"]
 
 #: Drivers that describe degradation (the rest are prices).
 DEGRADATION_DRIVERS = ("soh_retired", "rate_mult", "knee_soh", "knee_factor")
@@ -80,6 +80,8 @@ def draw_drivers(plan: Plan, prices: PriceSet, n: int, rng: np.random.Generator,
     if plan.tech("retired") is None:
         out["soh_retired"] = np.full(n, float(base.soh_retired[0]))
     out["knee_soh"] = np.maximum(out["knee_soh"], prices.aging.eol_soh_retired)
+    if only is None or "rate_mult" in only:
+        out["rate_mult"] = out["rate_mult"] * prices.aging.rate_mult   # the range is relative to the expected fade
     return Drivers(**out)
 
 
@@ -144,4 +146,35 @@ def risk_transfer(summary: pd.DataFrame) -> pd.DataFrame:
                      "manufacturer_deg_std_usd": mf, "manufacturer_deg_std_baap_usd": base_m,
                      "user_p_loss": s.loc[(m, "user"), "p_loss"], "user_p_loss_baap": s.loc[("BaaP", "user"), "p_loss"],
                      "moves_risk": bool(u < base_u and mf > base_m)})
+    return pd.DataFrame(rows)
+
+
+def risk_priced_fees(plan: Plan, prices: PriceSet, fees: Fees, n_draws: int = 10_000, seed: int = 0,
+                     quantile: float = 0.05, models=("BaaS", "PaaS", "EaaS")) -> pd.DataFrame:
+    """The fee at which the manufacturer loses money in only ``quantile`` of the draws, per model.
+
+    The manufacturer's NPV is ``a_i + b f`` in draw ``i`` (``b`` does not depend on the draw: the fee
+    flows are fixed amounts), so the fee with ``P(NPV < 0) = quantile`` is ``-Q_quantile(a) / b``
+    in closed form. Beside it: the contract fee, and the user's and manufacturer's expected-case NPV
+    at the risk-priced fee: what shedding the risk costs the user.
+    """
+    from slopt.economics.contracts import linear_npv
+
+    dr = draw_drivers(plan, prices, n_draws, np.random.default_rng(seed))
+    c_all = components(plan, prices, dr)
+    c0 = components(plan, prices, nominal_drivers(plan, prices))
+    rows = []
+    for m in models:
+        r = prices.finance.rate("manufacturer")
+        a = npv(r, party_flows(c_all, m, fees.with_fee(m, 0.0), prices)["manufacturer"])
+        a1 = npv(r, party_flows(c_all, m, fees.with_fee(m, 1.0), prices)["manufacturer"])
+        b = float(np.median(a1 - a))
+        if abs(b) < 1e-12:
+            continue
+        f_q = float(-np.quantile(a, quantile) / b)
+        coef = linear_npv(c0, m, fees, prices)
+        rows.append({"model": m, "fee_contract": fees.of(m), "fee_risk_priced": f_q,
+                     "user_npv_contract_usd": coef["user"][0] + coef["user"][1] * fees.of(m),
+                     "user_npv_risk_priced_usd": coef["user"][0] + coef["user"][1] * f_q,
+                     "manufacturer_p_loss_contract": float(np.mean(a + b * fees.of(m) < 0))})
     return pd.DataFrame(rows)

@@ -49,8 +49,20 @@ def test_bdew_users_have_the_annual_energy():
 
 
 def test_shared_system_never_earns_less_and_idles_less():
-    cmp = compare_eaas(PriceSet(), e_kwh=600.0, p_kw=200.0, dt_h=1.0)
+    prices = PriceSet.model_validate({"eaas": {"wear_usd_per_kwh": 0.03}})
+    cmp = compare_eaas(prices, e_kwh=600.0, p_kw=200.0, dt_h=1.0)
     s = cmp.summary.set_index("case")
     assert s.loc["shared", "revenue_usd_per_day"] >= s.loc["per-user", "revenue_usd_per_day"] - 1e-6
-    assert s.loc["shared", "idle_hours_per_day"] <= s.loc["per-user", "idle_hours_per_day"]
+    assert s.loc["shared", "idle_equiv_hours_per_day"] <= s.loc["per-user", "idle_equiv_hours_per_day"] + 1e-9
     assert cmp.units["e_kwh"].groupby(cmp.units["case"]).sum().to_numpy() == pytest.approx([600.0, 600.0])
+
+
+def test_wear_cost_follows_eq7b():
+    from slopt.battery.aging import remaining_cycles
+    from slopt.economics.eaas import wear_usd_per_kwh
+
+    p = PriceSet()
+    cycles = remaining_cycles(0.8) - remaining_cycles(0.6)            # about 490 full cycles
+    assert wear_usd_per_kwh(p) == pytest.approx((60 + 32.75 * 1.08) / (cycles * 0.8 * 0.8))
+    slow = PriceSet.model_validate({"aging": {"rate_mult": 0.5}})
+    assert wear_usd_per_kwh(slow) == pytest.approx(wear_usd_per_kwh(p) / 2)

@@ -70,3 +70,15 @@ def test_service_models_carry_degradation_risk_for_the_user():
     rt = risk_transfer(r.summary).set_index("model")
     assert rt["moves_risk"].all()
     assert (rt["user_deg_std_usd"] < 1e-6).all() and (rt["user_deg_std_baap_usd"] > 0).all()
+
+
+def test_risk_priced_fee_by_hand():
+    # the used-pack price ~ U(0, 100) $/kWh sets the PaaS manufacturer's capex: a_i = -100 x_i - 1173.55
+    # (hand numbers of test_contracts); its 5 % NPV quantile is zero at f = (100 * 95 + 1173.55) / 190.909
+    from slopt.economics.risk import risk_priced_fees
+
+    plan, prices, fees = _setup(risk__used_pack_usd_per_kwh=[0.0, 100.0])
+    t = risk_priced_fees(plan, prices, fees, 40_000, seed=2, models=("PaaS",)).set_index("model")
+    expect = (100 * 95 + 1000 + 100 / 1.1 + 100 / 1.21) / (1 + 1 / 1.1) / 100
+    assert t.loc["PaaS", "fee_risk_priced"] == pytest.approx(expect, rel=0.01)
+    assert t.loc["PaaS", "user_npv_risk_priced_usd"] < t.loc["PaaS", "user_npv_contract_usd"]
