@@ -32,12 +32,29 @@ def test_economics_on_a_result_dir(solved, tmp_path):
     res = json.loads((out / "result.json").read_text())
     assert res["risk"]["draws"] == 2000
     # the same seed gives the same draws
-    r2 = run_cli("economics", solved, "--instance", INST, "--draws", 2000, "--out", tmp_path / "e2", "--seed", 3,
+    # without --instance: instances/<name>.toml is found below the working directory
+    r2 = run_cli("economics", solved, "--draws", 2000, "--out", tmp_path / "e2", "--seed", 3,
                  "--model", "paas", "--no-eaas", "--no-plots", cwd=ROOT)
     assert r2.returncode == 0, r2.stderr
     a = pd.read_csv(out / "risk_draws.csv")["PaaS.user"]
     b = pd.read_csv(tmp_path / "e2" / "risk_draws.csv")["PaaS.user"]
     pd.testing.assert_series_equal(a, b)
+
+
+def test_economics_on_an_instance_solves_first(tmp_path):
+    out = tmp_path / "econ"
+    r = run_cli("economics", INST, "--draws", 500, "--model", "BaaP,EaaS", "--no-eaas", "--no-plots", "--out", out,
+                cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    m = pd.read_csv(out / "metrics.csv")
+    assert set(m["model"]) == {"BaaP", "EaaS"}
+    assert not (out / "cashflows.png").exists()
+
+
+def test_result_dir_without_instance_is_one_line(tmp_path):
+    (tmp_path / "d").mkdir()
+    r = run_cli("economics", tmp_path / "d", cwd=tmp_path)
+    assert r.returncode == 2 and "not a slopt solve output directory" in r.stderr and r.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize("toml, text", [
