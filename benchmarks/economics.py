@@ -28,7 +28,6 @@ import pandas as pd
 import slopt
 from slopt.economics import evaluate, plan_from_result
 from slopt.economics.eaas import compare_eaas
-from slopt.economics.evaluate import TABLE4_MARKS
 from slopt.economics.prices import PriceSet
 from slopt.economics.risk import monte_carlo, risk_priced_fees, risk_transfer
 

@@ -42,10 +42,10 @@ import pandas as pd
 
 from slopt.economics.lifetime import replacements_by_year, service_life_years
 from slopt.economics.plan import Plan
-from slopt.economics.prices import MODELS, PARTIES, PriceSet
+from slopt.economics.prices import MODELS, PriceSet
 
 __all__ = ["Drivers", "Components", "Fees", "nominal_drivers", "faster_drivers", "components", "model_items",
-           "party_flows", "FEE_FIELD", "FEE_UNIT", "ROLES"]
+           "party_flows", "flows_table", "FEE_FIELD", "FEE_UNIT", "ROLES"]
 
 #: (owner, maintainer, scheduler) per model (review Table 4).
 ROLES = {"BaaP": ("user", "user", "user"), "BaaS": ("user", "manufacturer", "user"),
@@ -270,5 +270,3 @@ def flows_table(c: Components, fees: Fees, prices: PriceSet, models=MODELS) -> p
                         rows.append({"model": model, "party": party, "item": item, "year": y, "usd": float(v)})
     return pd.DataFrame(rows, columns=["model", "party", "item", "year", "usd"])
 
-
-__all__ += ["flows_table", "PARTIES"]

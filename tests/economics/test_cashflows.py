@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from slopt.economics.cashflows import Fees, components, faster_drivers, model_items, nominal_drivers, party_flows
+from slopt.economics.cashflows import Fees, components, model_items, party_flows
 from slopt.economics.evaluate import evaluate
 from slopt.economics.prices import MODELS
 
