@@ -83,3 +83,15 @@ def test_default_fees_are_cost_plus():
     assert be == pytest.approx((1000 + 100 / 1.1 + 100 / 1.21) / 190.909090909)
     given = resolve_fees(c, hand_prices(contract__paas_fee_usd_per_kwh_yr=7.0))
     assert given.paas_usd_per_kwh_yr == 7.0
+
+
+def test_paas_break_even_is_the_capital_recovery_annuity():
+    # no O&M, no replacements, subscription paid in arrears: the manufacturer breaks even when the
+    # subscription is the annuity of the capex, capex x CRF(r, N) (slopt.battery.cost)
+    from slopt.battery.cost import capital_recovery_factor
+
+    prices = hand_prices(supply__om_usd_per_kwh_yr=0.0, finance__horizon_years=7, finance__discount_manufacturer=0.08,
+                         contract__fees_in_advance=False)
+    c = components(hand_plan(), prices)
+    be = break_even_fee(c, "PaaS", Fees(0, 0, 0, 0), prices)          # $/kWh-yr on 100 kWh
+    assert be * 100 == pytest.approx(1000.0 * capital_recovery_factor(0.08, 7), rel=1e-12)
