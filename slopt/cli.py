@@ -527,6 +527,7 @@ def main(argv: Optional[list[str]] = None) -> None:
 
 # fleet commands (assign, passport) register themselves on ``app``
 import slopt.cli_fleet  # noqa: E402,F401
+import slopt.cli_economics  # noqa: E402,F401
 
 if __name__ == "__main__":
     # ``python -m slopt.cli``: run the importable module, on whose ``app`` every command registered
