@@ -164,7 +164,7 @@ def economics(
                                   show_default=False),
     model: str = typer.Option("all", "--model", help="all, or a comma list of BaaP, BaaS, PaaS, EaaS."),
     draws: int = typer.Option(10_000, "--draws", help="Monte Carlo draws (0: skip)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output directory [default: out/<plan>/economics]."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory [default: out/<plan>-economics]."),
     seed: int = typer.Option(0, "--seed", help="Seed of the Monte Carlo draws."),
     prices: Optional[Path] = typer.Option(None, "--prices", help="Price and contract set TOML [default: built-in, "
                                           "documented in instances/economics/default.toml]."),
@@ -212,8 +212,11 @@ def economics(
         with console.status("EaaS schedules (HiGHS) ..."):
             cmp = compare_eaas(price_set, usable, plan.p_kw)
     _print(console, plan, ev, risk, cmp, priced)
-    out_dir = out if out is not None else Path("out") / plan.name / "economics"
-    files = write_economics(out_dir, ev, risk, cmp, plots=plots, priced=priced)
+    from slopt.io.results import check_output_dir, safe_name, staged_output
+
+    out_dir = check_output_dir(out if out is not None else Path("out") / f"{safe_name(plan.name)}-economics")
+    with staged_output(out_dir) as tmp:
+        files = write_economics(tmp, ev, risk, cmp, plots=plots, priced=priced)
     console.print(escape(f"wrote {', '.join(p.name for p in files)} to {out_dir}"))
 
 

@@ -325,6 +325,7 @@ class _Loop:
     best: _Checked | None = None          # cheapest plan that holds the band in AC
     last: _Checked | None = None          # last least-cost plan
     least_violation: _Checked | None = None
+    verifying: _Checked | None = None     # AC-converged plan at fixed sites, awaiting the siting MILP
     converged: bool = False
     infeasible: bool = False
     error: SolveResult | None = None
@@ -345,6 +346,10 @@ def _ac_loop(d: SizingData, opts: SizingOptions, extra_constraints, progress) ->
         m, res, plan, b_s = _solve_round(d, opts, extra_constraints)
         L.build_s += b_s
         L.solve_s += res.solve_s
+        if plan is None and d.fixed_sites is not None:
+            d = replace(d, fixed_sites=None)           # these sites admit no plan here: free the siting again
+            L.verifying = None
+            continue
         if plan is None:
             if res.status != Status.INFEASIBLE:
                 L.error = res
@@ -376,19 +381,42 @@ def _ac_loop(d: SizingData, opts: SizingOptions, extra_constraints, progress) ->
                   note="simultaneous charge/discharge; exclusivity binaries added")
             continue
         rows = m._band_rows
+        if L.verifying is not None:                    # a free-siting MILP checks the refined plan's sites
+            cand = L.verifying
+            L.verifying = None
+            if np.array_equal(plan.sites, cand.plan.sites) or plan.cost_usd >= cand.plan.cost_usd * (1 - _gap_tol(opts)):
+                bound = res.bound if res.bound is not None else cand.solve.bound
+                gap = None if bound is None else max(cand.plan.cost_usd - bound, 0.0) / max(abs(cand.plan.cost_usd), 1e-9)
+                status = res.status if res.status == Status.OPTIMAL else Status.FEASIBLE
+                L.last = replace(cand, solve=replace(cand.solve, status=status, bound=bound, gap=gap))
+                L.log(progress, round=rnd, phase="siting check", objective_usd=plan.cost_usd, ac_max_violation_pu=None,
+                      ac_margin_left_pu=None, gap=res.gap, solve_s=res.solve_s, note="sites confirmed")
+                L.converged = True
+                break
         chk = _check(d, plan, rows, res)
         change = None if L.last is None else abs(plan.cost_usd - L.last.plan.cost_usd) / max(abs(plan.cost_usd), 1e-9)
         L.last = chk
-        L.log(progress, round=rnd, phase="least cost", objective_usd=plan.cost_usd,
-              ac_max_violation_pu=chk.violation_pu, ac_margin_left_pu=chk.margin_pu, cost_change=change,
-              gap=res.gap, solve_s=res.solve_s)
+        L.log(progress, round=rnd, phase="least cost" if d.fixed_sites is None else "least cost, sites fixed",
+              objective_usd=plan.cost_usd, ac_max_violation_pu=chk.violation_pu, ac_margin_left_pu=chk.margin_pu,
+              cost_change=change, gap=res.gap, solve_s=res.solve_s)
         if chk.violation_pu <= tol and (L.best is None or plan.cost_usd < L.best.plan.cost_usd):
             L.best = chk
+        free = not d.instance.candidates.fixed
         if chk.violation_pu <= tol and chk.margin_pu <= tol:
+            if free and d.fixed_sites is not None:    # refined with the sites fixed: check them with a MILP
+                L.verifying = chk
+                d = replace(_next_round(d, rows, chk), fixed_sites=None)
+                continue
             L.converged = True
             break
         d = _next_round(d, rows, chk)
+        if free:                                       # refine the continuous sizes as LPs at these sites
+            d = replace(d, fixed_sites=plan.sites.copy())
     return L
+
+
+def _gap_tol(opts: SizingOptions) -> float:
+    return max(opts.solver.mip_rel_gap, 1e-6)
 
 
 def _next_round(d: SizingData, rows, chk: _Checked) -> SizingData:
