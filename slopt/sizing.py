@@ -102,6 +102,8 @@ class HeuristicOptions:
         DBO variant: ``"unbiased"`` (default) or ``"paper"``.
     capacity : CapacityOptions or None
         Penalty weights and day-simulation options (``None``: defaults).
+    compare_milp : bool
+        Also solve the MILP and report ``gap_to_milp`` (relative cost above the MILP optimum).
     """
 
     pop_size: int = 30
@@ -109,6 +111,7 @@ class HeuristicOptions:
     seed: int = 1
     variant: str = "unbiased"
     capacity: object = None
+    compare_milp: bool = False
 
 
 @dataclass
@@ -172,6 +175,7 @@ class SizingResult:
     convergence: pd.DataFrame | None = None
     n_evals: int = 0
     gap_to_milp: float | None = None
+    milp_objective_usd: float | None = None
     ac_margin_left_pu: float | None = None
     refinement_cost_change: float | None = None
     least_violation: pd.DataFrame | None = None
@@ -205,7 +209,8 @@ class SizingResult:
             "ac_max_violation_pu": self.ac_max_violation_pu, "ac_margin_left_pu": self.ac_margin_left_pu,
             "refinement_cost_change": self.refinement_cost_change, "status_covers": covers,
             "build_s": self.build_s, "solve_s": self.solve_s,
-            "n_evals": self.n_evals, "gap_to_milp": self.gap_to_milp, "message": self.message,
+            "n_evals": self.n_evals, "gap_to_milp": self.gap_to_milp, "milp_objective_usd": self.milp_objective_usd,
+            "message": self.message,
         }
 
 
@@ -248,7 +253,15 @@ def solve_sizing(instance: Instance, method: str = "milp", options: SizingOption
         raise InstanceError.at(None, "options", type(options).__name__, "must be a SizingOptions")
     opts = options or SizingOptions()
     if method in HEURISTICS:
-        return _solve_heuristic(instance, method, opts, progress)
+        res = _solve_heuristic(instance, method, opts, progress)
+        if opts.heuristic.compare_milp:
+            if progress is not None:
+                progress(0, {"note": "solving the MILP for the gap"})
+            milp = _solve_milp(instance, opts, extra_constraints, None)
+            if milp.objective_usd is not None and res.objective_usd is not None:
+                res.milp_objective_usd = milp.objective_usd
+                res.gap_to_milp = (res.objective_usd - milp.objective_usd) / milp.objective_usd
+        return res
     if method != "milp":
         raise InstanceError.at(None, "method", method, "unknown method; use milp, dbo, pso or ga")
     return _solve_milp(instance, opts, extra_constraints, progress)

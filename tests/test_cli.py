@@ -12,8 +12,8 @@ DEFAULT = ROOT / "instances" / "ieee33-hybrid.toml"
 
 
 
-def run(*args, cwd):
-    return run_cli(*args, cwd=cwd, columns=200)
+def run(*args, cwd, columns=200):
+    return run_cli(*args, cwd=cwd, columns=columns)
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -129,8 +129,10 @@ def test_solve_infeasible_exits_3_and_explains(tmp_path):
     out = tmp_path / "res"
     r = run("solve", inst, "--out", out, cwd=tmp_path)
     assert r.returncode == 3, r.stderr
-    err = r.stderr.strip().splitlines()
+    # stderr: progress log lines (not a terminal), then the one-line error last
+    err = [line for line in r.stderr.strip().splitlines() if not line.startswith("[")]
     assert len(err) == 1 and err[0].startswith("error:") and "infeasible" in err[0]
+    assert r.stderr.strip().splitlines()[-1] == err[0]
     assert "bus" in err[0] and "p.u." in err[0]
     assert "cannot be held" in r.stdout
     assert "Traceback" not in r.stdout + r.stderr
@@ -165,3 +167,67 @@ def test_solve_with_dbo_reports_convergence_and_gap(tmp_path):
     res = json.loads((out / "result.json").read_text())
     assert res["method"] == "dbo" and res["status"] in ("feasible", "error") and res["gap_to_milp"] is not None
     assert (out / "convergence.png").stat().st_size > 0
+
+
+# ----------------------------------------------------------------------------- output a person can read
+def test_version_and_python_dash_m_slopt(tmp_path):
+    import subprocess
+    import sys
+    from slopt import __version__
+    r = run("--version", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == f"slopt {__version__}"
+    m = subprocess.run([sys.executable, "-m", "slopt", "--version"], cwd=tmp_path, capture_output=True, text=True)
+    assert m.returncode == 0 and m.stdout.strip() == f"slopt {__version__}"
+
+
+def test_help_lists_the_choices(tmp_path):
+    r = run("solve", "--help", cwd=tmp_path)
+    for choice in ("[milp|dbo|pso|ga]", "[capex|annualised]", "[unbiased|paper]", "[table|csv|json]"):
+        assert choice in r.stdout
+
+
+@pytest.mark.parametrize("args,field", [(("--seed", "-1"), "--seed"), (("--seed", "4294967296"), "--seed"),
+                                        (("--threads", "-1"), "--threads"), (("--threads", "1000000"), "--threads"),
+                                        (("--pop", "1000000", "--method", "dbo"), "--pop"),
+                                        (("--gens", "1000000", "--method", "dbo"), "--gens"),
+                                        (("--format", "xml"), "--format"), (("--time-limit", "inf"), "--time-limit")])
+def test_bad_options_are_one_line_errors_before_any_work(tmp_path, args, field):
+    out = tmp_path / "res"
+    r = run("solve", DEFAULT, *args, "--out", out, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith(f"error: {field}")
+    assert not out.exists()
+
+
+def test_limits_can_be_raised(tmp_path):
+    r = run("--limit", "pop=2000000", "--limit", "gens=2e6", "solve", DEFAULT, "--pop", "1000000", "--gens", "1000000", "--method", "dbo",
+            cwd=tmp_path)
+    assert r.returncode == 2 and "evaluations" in r.stderr          # the next limit still guards the budget
+    bad = run("--limit", "pop", "solve", DEFAULT, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --limit")
+
+
+def test_csv_and_json_formats_are_machine_readable(tmp_path):
+    import io
+    import json
+    import pandas as pd
+    r = run("solve", DEFAULT, "--format", "csv", "--out", tmp_path / "a", "--no-plots", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    table = pd.read_csv(io.StringIO(r.stdout))
+    assert list(table.columns[:4]) == ["bus", "technology", "e_kwh", "p_kw"]
+    saved = pd.read_csv(tmp_path / "a" / "sizing.csv")
+    assert table["cost_usd"].sum() == pytest.approx(saved["cost_usd"].sum())
+    j = run("solve", DEFAULT, "--format", "json", "--out", tmp_path / "b", "--no-plots", cwd=tmp_path)
+    summary = json.loads(j.stdout)
+    assert summary["status"] == "optimal" and summary["status_covers"]["ac_max_violation_pu"] <= 1e-6
+    # not a terminal: progress goes to stderr as periodic log lines, never into stdout
+    assert "started" in j.stderr and "done" in j.stderr and "[" in j.stderr
+
+
+@pytest.mark.parametrize("cmd", [("solve", DEFAULT), ("dispatch", ROOT / "instances" / "node30-groups.toml")])
+def test_tables_fit_80_columns(tmp_path, cmd):
+    r = run(*cmd, "--out", tmp_path / "o", "--no-plots", cwd=tmp_path, columns=80)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in r.stdout                                        # nothing truncated

@@ -18,7 +18,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from slopt.cli import _console, _row, app
+from slopt.cli.common import _console, _row
 from slopt.errors import InfeasibleError, InstanceError, SolverError
 
 
@@ -158,7 +158,6 @@ def eaas_table(cmp) -> Table:
     return t
 
 
-@app.command()
 def economics(
     source: Path = typer.Argument(..., help="Instance TOML (solved first) or a slopt solve output directory.",
                                   show_default=False),

@@ -1,0 +1,5 @@
+"""``python -m slopt``: the ``slopt`` command."""
+
+from slopt.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""``python -m slopt.cli``."""
+
+from slopt.cli import main
+
+main()
