@@ -40,7 +40,7 @@ def dispatch_metrics_tables(runs, consistency: dict | None = None) -> list[Table
         t = Table(title=f"dispatch metrics, scenario {escape(sc)} (Table 4)", header_style="bold")
         t.add_column("metric", style="bold")
         for r in sel:
-            t.add_column(escape(r.strategy), justify="right")
+            t.add_column(escape(f"{r.strategy}\n({r.label})"), justify="right")
         for label, key, fmt in _METRICS:
             t.add_row(escape(label), *(_g(r.metrics[key], fmt) for r in sel))
         if consistency:
