@@ -263,10 +263,8 @@ def _finish(feeder: Feeder, v: np.ndarray, cur: np.ndarray, live: np.ndarray, ou
     """
     kva = feeder.base_mva * 1e3
     v0 = complex(feeder.v_root_pu)
-    vt = v.T
-    np.abs(vt, out=out.vm)
-    np.arctan2(vt.imag, vt.real, out=out.va_deg)
-    np.degrees(out.va_deg, out=out.va_deg)
+    out.vm[:] = np.abs(v).T  # element-wise in the (bus, snapshot) layout, then one transposed copy
+    out.va_deg[:] = np.angle(v, deg=True).T
     if feeder.has_shunts:
         y = (feeder.g_shunt_pu + 1j * feeder.b_shunt_pu)[:, None]
         i_tot = y * v
