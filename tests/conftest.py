@@ -57,3 +57,11 @@ def simbench_net():
     from slopt.grid.simbench import simbench_net as load
 
     return load
+
+
+def pytest_configure(config):
+    """Keep the SimBench disk cache of the test session out of the user's home."""
+    import os
+    import tempfile
+
+    os.environ.setdefault("SLOPT_CACHE_DIR", tempfile.mkdtemp(prefix="slopt-test-cache-"))

@@ -29,7 +29,6 @@ Implementation notes (the hot path; measured by ``benchmarks/powerflow.py``):
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -133,9 +132,11 @@ def powerflow(
         in the number of buses; ``"auto"`` picks ``"zbus"`` up to ``DENSE_MAX_LIVE`` load
         buses. Both solve the same fixed point to the same tolerance.
     threads : int, optional
-        Worker threads over blocks of snapshots (default: the CPUs available to the process,
-        at most 4). BLAS runs single-threaded inside, which is faster for these small
-        products and robust on a busy machine. Results do not depend on it.
+        Worker threads over blocks of snapshots (default 1). BLAS always runs single-threaded
+        inside: multi-threaded BLAS on these small products was up to 10x slower on a busy
+        2-core machine, and so were extra threads (measured in ``benchmarks/powerflow.py``);
+        on an idle multi-core machine ``threads=os.cpu_count()`` can help large batches.
+        Results do not depend on it.
 
     Returns
     -------
@@ -167,7 +168,8 @@ def powerflow(
     engine = _engine(feeder, live, engine)
 
     out = _Out(n_snap, n)
-    rows = engine.block_size
+    n_threads = 1 if threads is None else max(1, int(threads))
+    rows = engine.block_size  # blocks of snapshots sized for the cache
     blocks = [(lo, min(lo + rows, n_snap)) for lo in range(0, n_snap, rows)]
 
     def run(block):
@@ -175,7 +177,7 @@ def powerflow(
         with np.errstate(all="ignore"):  # thread-local: set inside the worker
             engine.solve(p2[lo:hi], q2[lo:hi], float(tol_pu), int(max_iter), out.view(lo, hi))
 
-    n_threads = min(_default_threads() if threads is None else max(1, int(threads)), len(blocks))
+    n_threads = min(n_threads, len(blocks))
     with _blas_single_thread():
         if n_threads > 1:
             with ThreadPoolExecutor(n_threads) as pool:
@@ -203,9 +205,12 @@ _CACHE_DOUBLES = 1 << 19
 #: Above this many load buses the sparse sweep replaces the dense Z-bus products (measured
 #: crossover in ``benchmarks/powerflow.py``; the dense engine costs m^2 per snapshot and sweep,
 #: the sparse one a few passes over the n buses).
-DENSE_MAX_LIVE = 128
+DENSE_MAX_LIVE = 100
 
 ENGINES = ("auto", "zbus", "sweep")
+
+#: Snapshots x buses per block of the sweep engine (its row loops want long rows).
+_SWEEP_ELEMENTS = 1 << 16
 
 _CONTROLLER = []
 
@@ -217,14 +222,6 @@ def _blas_single_thread():
 
         _CONTROLLER.append(ThreadpoolController())
     return _CONTROLLER[0].limit(limits=1, user_api="blas")
-
-
-def _default_threads() -> int:
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        n = os.cpu_count() or 1
-    return max(1, min(n, 4))
 
 
 class _Out:
@@ -374,7 +371,7 @@ class _Sweep:
     def __init__(self, feeder: Feeder, live: np.ndarray):
         self.feeder, self.live = feeder, live
         self.plan = _sweep_plan(feeder)
-        self.block_size = int(np.clip(_CACHE_DOUBLES // max(1, 16 * feeder.n_bus), 32, 4096))
+        self.block_size = int(np.clip(_SWEEP_ELEMENTS // max(1, feeder.n_bus), 256, 8192))
 
     def solve(self, p, q, tol, max_iter, out: _Out) -> None:
         f, plan, live = self.feeder, self.plan, self.live
@@ -474,7 +471,7 @@ class _SweepPlan:
                 sums = np.add.reduceat(j[nxt.lo:nxt.hi][lv.child_heads], lv.child_groups, axis=0)
                 x = x.copy()
                 x[lv.child_attach] += sums
-            c = np.cumsum(x, axis=0)  # J = (chain total) - (cumsum before the row)
+            c = _cumsum_rows(x)  # J = (chain total) - (cumsum before the row)
             jl = j[lv.lo:lv.hi]
             np.take(c[lv.end], lv.seg, axis=0, out=jl)
             jl -= c
@@ -482,12 +479,23 @@ class _SweepPlan:
         v = j  # forward: reuse the buffer level by level (its J is consumed first)
         for i, lv in enumerate(self.levels):
             w = self.z[lv.lo:lv.hi] * j[lv.lo:lv.hi]
-            c = np.cumsum(w, axis=0)
+            c = _cumsum_rows(w)
             base = c[lv.start] - w[lv.start]  # drop accumulated before each chain head
             base += v0 if i == 0 else v[lv.attach]
             np.take(base, lv.seg, axis=0, out=v[lv.lo:lv.hi])
             v[lv.lo:lv.hi] -= c
         return v
+
+
+def _cumsum_rows(x: np.ndarray) -> np.ndarray:
+    """``np.cumsum(x, axis=0)`` as a loop over rows of vector adds across the snapshots:
+    numpy's complex cumsum runs at ~3.5 ns per element whatever the axis, the row loop at
+    ~1 ns once a row holds a few thousand snapshots (measured, numpy 2.4)."""
+    c = np.empty_like(x)
+    c[0] = x[0]
+    for i in range(1, x.shape[0]):
+        np.add(c[i - 1], x[i], out=c[i])
+    return c
 
 
 def _sweep_plan(feeder: Feeder) -> _SweepPlan:

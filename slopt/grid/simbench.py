@@ -13,12 +13,23 @@ imported lazily, only here.
   ``get_absolute_values`` convention: loads ``p_mw * <profile>_pload`` and
   ``q_mvar * <profile>_qload``, static generators and storage ``p_mw * <profile>``).
 
+Disk cache: reading a net with ``simbench.get_simbench_net`` takes seconds (the package
+parses its whole data set). The converted feeder and the profile table are therefore cached
+as one ``.npz`` per grid in ``$SLOPT_CACHE_DIR`` (default ``$XDG_CACHE_HOME/slopt`` or
+``~/.cache/slopt``), keyed by the grid code, the transformer model, the simbench version and
+a hash of slopt's converter source, so a changed converter never reads a stale file. An
+unwritable cache directory only disables the cache.
+
 SimBench labels its steps with the German clock (CET/CEST); slopt relabels them in CET
 standard time (UTC+1) so that every day has 96 steps: the data rows are unchanged, and
 in summer a step labelled 13:00 by slopt is 14:00 on the local clock.
 """
 
 from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -67,11 +78,11 @@ def simbench_net(code: str):
 
 
 def simbench_feeder(code: str, *, trafo_model: str = "t") -> Feeder:
-    """The SimBench grid ``code`` converted with :meth:`Feeder.from_pandapower` (cached)."""
+    """The SimBench grid ``code`` converted with :meth:`Feeder.from_pandapower` (cached in
+    memory and on disk)."""
     key = (str(code).strip(), trafo_model)
     if key not in _FEEDERS:
-        _FEEDERS[key] = Feeder.from_pandapower(simbench_net(key[0]), name=f"simbench:{key[0]}",
-                                               trafo_model=trafo_model)
+        _load_or_build(*key)
     return _FEEDERS[key]
 
 
@@ -79,29 +90,106 @@ def simbench_profile_table(code: str) -> ProfileTable:
     """All relative profiles of the grid (load, renewables, powerplants, storage) as one table."""
     code = str(code).strip()
     if code not in _TABLES:
-        net = simbench_net(code)
-        src = f"simbench:{code} profiles"
-        names, cols, time = [], [], None
-        for key in ("load", "renewables", "powerplants", "storage"):
-            df = net.profiles.get(key) if hasattr(net, "profiles") else None
-            if df is None or len(df) == 0:
-                continue
-            if time is None:
-                time = df["time"].to_numpy()
-            for c in df.columns:
-                if c != "time" and c not in names:
-                    names.append(str(c))
-                    cols.append(df[c].to_numpy(dtype=float))
-        if time is None:
-            raise InstanceError.at(None, "profiles", "simbench", f"grid {code} has no profiles")
-        import pandas as pd
-
-        t = _standard_time(pd.Series(time), src)
-        res, start = check_time_axis(t, src)
-        values = np.ascontiguousarray(np.stack(cols, axis=1))
-        check_values(values, names, src)
-        _TABLES[code] = ProfileTable(tuple(names), values, res, start, src)
+        _load_or_build(code, "t")
     return _TABLES[code]
+
+
+def _load_or_build(code: str, trafo_model: str) -> None:
+    """Fill the memory caches for ``code`` from the disk cache, or from the simbench package."""
+    path = _cache_path(code, trafo_model)
+    if path is not None and path.is_file():
+        try:
+            feeder, table = _read_cache(path)
+        except (OSError, ValueError, KeyError):  # corrupt or foreign file: rebuild it
+            feeder = table = None
+        if feeder is not None:
+            _FEEDERS[(code, trafo_model)] = feeder
+            _TABLES.setdefault(code, table)
+            return
+    feeder = Feeder.from_pandapower(simbench_net(code), name=f"simbench:{code}", trafo_model=trafo_model)
+    table = _TABLES[code] if code in _TABLES else _build_table(code)
+    _FEEDERS[(code, trafo_model)] = feeder
+    _TABLES[code] = table
+    if path is not None:
+        _write_cache(path, feeder, table)
+
+
+_CACHED_SOURCES = ("pandapower_net.py", "elements.py", "feeder.py", "simbench.py", "bus_profiles.py")
+
+
+def _cache_path(code: str, trafo_model: str) -> Path | None:
+    root = os.environ.get("SLOPT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "slopt")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:  # the version without importing simbench (which imports pandapower: ~1 s)
+        h = hashlib.sha1(version("simbench").encode())
+        here = Path(__file__).resolve().parent
+        for name in _CACHED_SOURCES:
+            h.update((here / name).read_bytes())
+    except (PackageNotFoundError, OSError):
+        return None
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in code)
+    return Path(root) / "simbench" / f"{safe}-{trafo_model}-{h.hexdigest()[:12]}.npz"
+
+
+def _write_cache(path: Path, f: Feeder, t: ProfileTable) -> None:
+    e = f.elements
+    arrays = dict(
+        name=np.array(f.name), bus_ids=f.bus_ids, parent=f.parent, r_pu=f.r_pu, x_pu=f.x_pu, p_load_kw=f.p_load_kw,
+        q_load_kvar=f.q_load_kvar, base_kv=np.array(f.base_kv), base_mva=np.array(f.base_mva),
+        v_root_pu=np.array(f.v_root_pu), source=np.array(f.source), g_shunt_pu=f.g_shunt_pu,
+        b_shunt_pu=f.b_shunt_pu, vn_kv=f.vn_kv, e_kind=e.kind, e_name=e.name, e_index=e.index, e_bus_id=e.bus_id,
+        e_p_kw=e.p_kw, e_q_kvar=e.q_kvar, e_profile=e.profile, t_names=np.array(t.names), t_values=t.values,
+        t_res=np.array(t.resolution_min), t_start=np.array(t.start), t_source=np.array(t.source))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+    except OSError:
+        pass  # read-only home, full disk...: no cache
+
+
+def _read_cache(path: Path) -> tuple[Feeder, ProfileTable]:
+    from slopt.grid.elements import GridElements
+
+    with np.load(path, allow_pickle=False) as z:
+        e = GridElements(kind=z["e_kind"], name=z["e_name"], index=z["e_index"], bus_id=z["e_bus_id"],
+                         p_kw=z["e_p_kw"], q_kvar=z["e_q_kvar"], profile=z["e_profile"])
+        f = Feeder(name=str(z["name"]), bus_ids=z["bus_ids"], parent=z["parent"], r_pu=z["r_pu"], x_pu=z["x_pu"],
+                   p_load_kw=z["p_load_kw"], q_load_kvar=z["q_load_kvar"], base_kv=float(z["base_kv"]),
+                   base_mva=float(z["base_mva"]), v_root_pu=float(z["v_root_pu"]), source=str(z["source"]),
+                   g_shunt_pu=z["g_shunt_pu"], b_shunt_pu=z["b_shunt_pu"], vn_kv=z["vn_kv"], elements=e)
+        t = ProfileTable(tuple(str(n) for n in z["t_names"]), np.ascontiguousarray(z["t_values"]), int(z["t_res"]),
+                         z["t_start"][()], str(z["t_source"]))
+    return f, t
+
+
+def _build_table(code: str) -> ProfileTable:
+    """Read the net's relative profiles into one table on a checked CET time axis."""
+    net = simbench_net(code)
+    src = f"simbench:{code} profiles"
+    names, cols, time = [], [], None
+    for key in ("load", "renewables", "powerplants", "storage"):
+        df = net.profiles.get(key) if hasattr(net, "profiles") else None
+        if df is None or len(df) == 0:
+            continue
+        if time is None:
+            time = df["time"].to_numpy()
+        for c in df.columns:
+            if c != "time" and c not in names:
+                names.append(str(c))
+                cols.append(df[c].to_numpy(dtype=float))
+    if time is None:
+        raise InstanceError.at(None, "profiles", "simbench", f"grid {code} has no profiles")
+    import pandas as pd
+
+    t = _standard_time(pd.Series(time), src)
+    res, start = check_time_axis(t, src)
+    values = np.ascontiguousarray(np.stack(cols, axis=1))
+    check_values(values, names, src)
+    return ProfileTable(tuple(names), values, res, start, src)
 
 
 def _standard_time(labels, src) -> np.ndarray:
