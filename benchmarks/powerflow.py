@@ -279,11 +279,11 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore")
 
     import pandapower
-    import power_grid_model
+    from importlib.metadata import version as _version
 
     numba = importlib.util.find_spec("numba") is not None
     header = (f"python {platform.python_version()}, numpy {np.__version__}, power-grid-model "
-              f"{power_grid_model.__version__ if hasattr(power_grid_model, '__version__') else '?'}, pandapower "
+              f"{_version('power-grid-model')}, pandapower "
               f"{pandapower.__version__} (numba {'on' if numba else 'not installed'}), {os.cpu_count()} CPUs; "
               f"{args.repeats} repeats, pandapower sample {args.pp_samples} snapshots, seed {args.seed}.")
     print(header)
