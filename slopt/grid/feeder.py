@@ -237,7 +237,7 @@ class Feeder:
     def from_pandapower(cls, net, *, name: str | None = None, trafo_model: str = "t") -> "Feeder":
         """Convert a radial pandapower net (see :func:`slopt.grid.pandapower_net.convert`).
 
-        pandapower is imported only inside the converter. Meshed nets, three-winding
+        slopt does not import pandapower for this (the converter reads the net's tables). Meshed nets, three-winding
         transformers and elements slopt does not model are refused with an
         :class:`~slopt.errors.InstanceError`.
 
