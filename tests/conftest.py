@@ -47,3 +47,21 @@ def run_cli(*args, cwd, columns=200, timeout=300):
     env = dict(os.environ, COLUMNS=str(columns), NO_COLOR="1")
     return subprocess.run([sys.executable, "-m", "slopt.cli", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def simbench_net():
+    """``simbench_net(code)`` -> the SimBench pandapower net, read once per test session
+    (slopt.grid.simbench caches it; copy it before changing it)."""
+    pytest.importorskip("simbench", reason="SimBench grids need the simbench extra (pip install slopt[test])")
+    from slopt.grid.simbench import simbench_net as load
+
+    return load
+
+
+def pytest_configure(config):
+    """Keep the SimBench disk cache of the test session out of the user's home."""
+    import os
+    import tempfile
+
+    os.environ.setdefault("SLOPT_CACHE_DIR", tempfile.mkdtemp(prefix="slopt-test-cache-"))

@@ -7,15 +7,16 @@ internal order back to the original bus numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
 
 from slopt.errors import InstanceError
+from slopt.grid.elements import GridElements
 
-__all__ = ["Feeder", "load_feeder", "BUNDLED_FEEDERS"]
+__all__ = ["Feeder", "GridElements", "load_feeder", "BUNDLED_FEEDERS"]
 
 FEEDER_DIR = Path(__file__).resolve().parent.parent / "data" / "feeders"
 
@@ -52,6 +53,17 @@ class Feeder:
         Voltage magnitude held at the root.
     source : str
         Where the feeder was read from, for error messages.
+    g_shunt_pu, b_shunt_pu : ndarray, shape (n_bus,)
+        Shunt admittance from each bus to ground in p.u. (line charging, transformer
+        magnetising branch, shunt elements); the shunt draws ``conj(y) |V|^2``, so a
+        capacitive ``b > 0`` injects reactive power. Zero for the MATPOWER feeders.
+    vn_kv : ndarray, shape (n_bus,)
+        Nominal (base) voltage of each bus, line-to-line kV; equal to ``base_kv`` on a
+        single-voltage feeder, different across transformers. Impedances are in p.u. of
+        each branch's own zone, so the p.u. network has no transformer ratios.
+    elements : GridElements or None
+        The individual loads, generators and storage units with their profile names (from
+        a pandapower/SimBench net); ``None`` for feeders that only have per-bus loads.
     """
 
     name: str
@@ -65,10 +77,19 @@ class Feeder:
     base_mva: float
     v_root_pu: float = 1.0
     source: str = ""
+    g_shunt_pu: np.ndarray | None = None
+    b_shunt_pu: np.ndarray | None = None
+    vn_kv: np.ndarray | None = None
+    elements: GridElements | None = None
     _index: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
-        for name in ("bus_ids", "parent", "r_pu", "x_pu", "p_load_kw", "q_load_kvar"):
+        n = np.asarray(self.bus_ids).size
+        defaults = {"g_shunt_pu": 0.0, "b_shunt_pu": 0.0, "vn_kv": float(self.base_kv)}
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full(n, value))
+        for name in ("bus_ids", "parent", "r_pu", "x_pu", "p_load_kw", "q_load_kvar", *defaults):
             arr = np.array(getattr(self, name))
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
@@ -91,6 +112,10 @@ class Feeder:
         root: int | None = None,
         v_root_pu: float = 1.0,
         source: str = "",
+        g_shunt_pu=None,
+        b_shunt_pu=None,
+        vn_kv=None,
+        elements: GridElements | None = None,
     ) -> "Feeder":
         """Build a feeder from a bus list and a branch list, checking that it is radial.
 
@@ -104,6 +129,11 @@ class Feeder:
             Branch series impedance in per unit on ``base_kv``/``base_mva``; must be > 0.
         root : int, optional
             Bus number of the substation; defaults to the first bus.
+        g_shunt_pu, b_shunt_pu, vn_kv : sequence of float, optional
+            Per-bus shunt admittance (p.u.) and nominal voltage (kV), in ``bus_ids`` order
+            (see the class attributes); default zero shunts and ``base_kv`` everywhere.
+        elements : GridElements, optional
+            Loads/generators with their profile names; their ``bus_id`` must be feeder buses.
 
         Raises
         ------
@@ -176,6 +206,17 @@ class Feeder:
             rr[pos[v]] = r[k]
             xx[pos[v]] = x[k]
         idx = np.array([src_pos[b] for b in order])
+        per_bus = {}
+        for key, arr in (("g_shunt_pu", g_shunt_pu), ("b_shunt_pu", b_shunt_pu), ("vn_kv", vn_kv)):
+            if arr is not None:
+                arr = np.asarray(arr, dtype=float)
+                if arr.shape != bus_ids.shape or not np.all(np.isfinite(arr)):
+                    raise InstanceError.at(src, key, arr, f"need {bus_ids.size} finite values, one per bus")
+                per_bus[key] = arr[idx]
+        if elements is not None:
+            unknown = np.setdiff1d(elements.bus_id, bus_ids)
+            if unknown.size:
+                raise InstanceError.at(src, "elements.bus", int(unknown[0]), "element at a bus that is not in the bus table")
         return cls(
             name=name,
             bus_ids=np.array(order, dtype=int),
@@ -188,7 +229,27 @@ class Feeder:
             base_mva=float(base_mva),
             v_root_pu=float(v_root_pu),
             source=str(src),
+            elements=elements,
+            **per_bus,
         )
+
+    @classmethod
+    def from_pandapower(cls, net, *, name: str | None = None, trafo_model: str = "t") -> "Feeder":
+        """Convert a radial pandapower net (see :func:`slopt.grid.pandapower_net.convert`).
+
+        slopt does not import pandapower for this (the converter reads the net's tables). Meshed nets, three-winding
+        transformers and elements slopt does not model are refused with an
+        :class:`~slopt.errors.InstanceError`.
+
+        Examples
+        --------
+        >>> import pandapower.networks as pn                # doctest: +SKIP
+        >>> Feeder.from_pandapower(pn.case33bw()).n_bus     # doctest: +SKIP
+        33
+        """
+        from slopt.grid.pandapower_net import convert
+
+        return convert(net, name=name, trafo_model=trafo_model).feeder
 
     @classmethod
     def from_matpower(cls, path: str | Path) -> "Feeder":
@@ -269,13 +330,23 @@ class Feeder:
             g.add_edge(int(self.bus_ids[self.parent[i]]), int(self.bus_ids[i]), r_pu=float(self.r_pu[i]), x_pu=float(self.x_pu[i]))
         return g
 
+    @property
+    def has_shunts(self) -> bool:
+        """True if any bus has a shunt admittance to ground."""
+        return bool(np.any(self.g_shunt_pu) or np.any(self.b_shunt_pu))
+
+    def shunt_load_kw(self, vm_pu=1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Power drawn by the bus shunts at voltage ``vm_pu`` (default flat 1 p.u.).
+
+        Returns ``(p_kw, q_kvar)`` per bus, consumption positive (line charging gives a
+        negative ``q_kvar``). Useful to add the shunts as constant loads in linear models.
+        """
+        w = np.asarray(vm_pu, dtype=float) ** 2 * self.base_mva * 1e3
+        return self.g_shunt_pu * w, -self.b_shunt_pu * w
+
     def scaled(self, load_factor: float) -> "Feeder":
         """A copy with the nominal loads multiplied by ``load_factor``."""
-        return Feeder(
-            name=self.name, bus_ids=self.bus_ids, parent=self.parent, r_pu=self.r_pu, x_pu=self.x_pu,
-            p_load_kw=self.p_load_kw * load_factor, q_load_kvar=self.q_load_kvar * load_factor,
-            base_kv=self.base_kv, base_mva=self.base_mva, v_root_pu=self.v_root_pu, source=self.source,
-        )
+        return replace(self, p_load_kw=self.p_load_kw * load_factor, q_load_kvar=self.q_load_kvar * load_factor)
 
     def __repr__(self) -> str:
         return (f"Feeder({self.name!r}, n_bus={self.n_bus}, load={self.p_load_kw.sum():.1f} kW "

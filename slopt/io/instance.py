@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from slopt.battery.cost import Technology
+from slopt.grid.bus_profiles import BusProfiles
 from slopt.grid.feeder import Feeder
 
 __all__ = ["Instance", "Candidates", "DispatchData"]
@@ -125,11 +126,13 @@ class Instance:
     vmin_pu, vmax_pu : float
         Voltage band.
     resolution_min : int
-        Time step in minutes (60, 15 or 5); the horizon is 24 h.
+        Time step in minutes (60, 15 or 5); the horizon is 24 h, or the whole days of
+        ``bus_profiles``.
     load_mult : ndarray, shape (T,)
-        Load multiplier per step applied to the feeder's nominal loads.
+        Load multiplier per step applied to the feeder's nominal loads (all ones, unused,
+        when ``bus_profiles`` is given).
     pv_mult : ndarray, shape (T,)
-        PV output per step as a fraction of rated PV power.
+        PV output per step as a fraction of rated PV power (zeros when ``bus_profiles`` is given).
     pv_bus_ids : ndarray of int, shape (n_pv,)
     pv_kw : ndarray, shape (n_pv,)
         Rated PV power per PV bus (kW); PV runs at unity power factor.
@@ -146,6 +149,9 @@ class Instance:
         Room for optional sections added later (fleet, applications).
     dispatch : DispatchData or None
         The optional ``[dispatch]`` section (battery groups and their request).
+    bus_profiles : BusProfiles or None
+        Per-bus net loads over whole days (``profiles.bus_file`` or ``source = "simbench"``),
+        ``load_scale`` and ``gen_scale`` already applied; ``None`` for a one-day instance.
     """
 
     name: str
@@ -165,10 +171,16 @@ class Instance:
     profile_source: str = ""
     extra: dict = field(default_factory=dict)
     dispatch: DispatchData | None = None
+    bus_profiles: BusProfiles | None = None
 
     @property
     def n_steps(self) -> int:
         return int(self.load_mult.size)
+
+    @property
+    def n_days(self) -> int:
+        """Number of days covered (1 for a one-day instance)."""
+        return 1 if self.bus_profiles is None else self.bus_profiles.n_days
 
     @property
     def dt_h(self) -> float:
@@ -180,8 +192,11 @@ class Instance:
         Returns
         -------
         p_kw, q_kvar : ndarray, shape (T, n_bus)
-            Buses in ``feeder.bus_ids`` order. PV is subtracted from ``p_kw``.
+            Buses in ``feeder.bus_ids`` order. PV is subtracted from ``p_kw``. With
+            ``bus_profiles``, their arrays (already scaled), T = all steps of all days.
         """
+        if self.bus_profiles is not None:
+            return self.bus_profiles.p_kw, self.bus_profiles.q_kvar
         f = self.feeder
         m = self.load_scale * np.asarray(self.load_mult)[:, None]
         p = m * f.p_load_kw[None, :]

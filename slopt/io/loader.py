@@ -118,7 +118,12 @@ def _assemble(spec: InstanceSpec, path: Path) -> Instance:
     _check_buses(feeder, cand.buses, "candidates.buses", path)
 
     res = prof.resolution_min
-    if prof.file is None:
+    bus_profiles = None
+    if prof.bus_file is not None or prof.source is not None:
+        bus_profiles = _bus_profiles(spec, path, feeder)
+        load_mult, pv_mult = np.ones(bus_profiles.n_steps), np.zeros(bus_profiles.n_steps)
+        source = bus_profiles.source
+    elif prof.file is None:
         load_mult, pv_mult = load_profile(res), pv_profile(res)
         source = f"built-in {res}-min"
     else:
@@ -163,7 +168,44 @@ def _assemble(spec: InstanceSpec, path: Path) -> Instance:
         profile_source=source,
         extra={"feeder": spec.feeder},
         dispatch=_dispatch(spec, path, feeder),
+        bus_profiles=bus_profiles,
     )
+
+
+def _bus_profiles(spec: InstanceSpec, path: Path, feeder: Feeder):
+    """``profiles.bus_file`` or ``profiles.source = "simbench"`` as :class:`BusProfiles` at
+    ``resolution_min`` (block means if coarser than the data; finer is refused), with
+    ``load_scale`` on consumption and ``gen_scale`` on generation."""
+    from slopt.grid.bus_profiles import BusProfiles
+    from slopt.grid.profiles import resample
+
+    prof = spec.profiles
+    if prof.source == "simbench":
+        if not spec.feeder.strip().lower().startswith("simbench:"):
+            raise InstanceError.at(path, "profiles.source", "simbench", 'needs a SimBench feeder (feeder = "simbench:<code>")')
+        from slopt.grid.simbench import simbench_profiles
+
+        bp = simbench_profiles(spec.feeder.strip()[len("simbench:"):], feeder)
+    else:
+        csv_path = path.parent / prof.bus_file
+        if not _is_file(csv_path):
+            raise InstanceError.at(path, "profiles.bus_file", prof.bus_file, f"file not found ({csv_path})")
+        from slopt.io.profiles_csv import read_bus_profiles
+
+        bp = read_bus_profiles(csv_path, feeder)
+    res = int(prof.resolution_min)
+    if res < bp.resolution_min:
+        raise InstanceError.at(path, "profiles.resolution_min", res, f"finer than the data ({bp.resolution_min} min "
+                               f"in {bp.source}); use {bp.resolution_min} or coarser")
+    if res > bp.resolution_min:
+        down = lambda a: None if a is None else np.ascontiguousarray(resample(a.T, bp.resolution_min, res).T)  # noqa: E731
+        bp = BusProfiles(down(bp.p_kw), down(bp.q_kvar), res, bp.start, bp.source, down(bp.p_gen_kw),
+                         down(bp.q_gen_kvar))
+    gen = 1.0 if prof.gen_scale is None else float(prof.gen_scale)
+    try:
+        return bp.scaled(load=float(spec.load_scale), gen=gen)
+    except InstanceError as e:
+        raise InstanceError.at(path, "profiles.gen_scale", gen, str(e).split(": ")[-1]) from None
 
 
 def _dispatch(spec: InstanceSpec, path: Path, feeder: Feeder) -> DispatchData | None:
@@ -215,13 +257,17 @@ def _feeder(value: str, path: Path) -> Feeder:
     try:
         if key in BUNDLED_FEEDERS:
             return load_feeder(key)
+        if key.startswith("simbench:"):
+            from slopt.grid.simbench import simbench_feeder
+
+            return simbench_feeder(value.strip()[len("simbench:"):])
         fpath = path.parent / value
         suffix = fpath.suffix.lower()
         if suffix not in (".m", ".toml"):
             raise InstanceError.at(
                 path, "feeder", value,
-                f"unknown feeder; choose one of {', '.join(BUNDLED_FEEDERS)} or give a path to a MATPOWER .m "
-                "or slopt feeder .toml file")
+                f"unknown feeder; choose one of {', '.join(BUNDLED_FEEDERS)}, simbench:<code>, or give a path to a "
+                "MATPOWER .m or slopt feeder .toml file")
         if not _is_file(fpath):
             raise InstanceError.at(path, "feeder", value, f"file not found ({fpath})")
         if suffix == ".m":

@@ -109,10 +109,20 @@ class BandSpec(_Spec):
 
 
 class ProfilesSpec(_Spec):
-    """``[profiles]``: resolution, optional CSV of multipliers, PV buses and ratings."""
+    """``[profiles]``: resolution and the load/PV data.
+
+    One of: the built-in day shapes (no file), ``file`` (a 24-h CSV of load and PV
+    multipliers), ``bus_file`` (a CSV with one column per bus or per profile name over any
+    whole number of days, see :mod:`slopt.io.profiles_csv`) or ``source = "simbench"`` (each
+    element's own SimBench profile; needs a ``simbench:`` feeder). ``profiles = "simbench"``
+    is short for ``[profiles] source = "simbench"`` at 15 minutes.
+    """
 
     resolution_min: int
     file: Optional[str] = None
+    bus_file: Optional[str] = None
+    source: Optional[Literal["simbench"]] = None
+    gen_scale: Optional[NonNegative] = None
     pv_buses: list[int] = Field(default_factory=list)
     pv_kw: Optional[NumberOrList] = None
 
@@ -120,10 +130,10 @@ class ProfilesSpec(_Spec):
     @classmethod
     def _resolution(cls, v: int) -> int:
         if v not in (60, 15, 5):
-            raise ValueError("must be 60, 15 or 5 (minutes; the horizon is 24 h)")
+            raise ValueError("must be 60, 15 or 5 (minutes)")
         return v
 
-    @field_validator("file")
+    @field_validator("file", "bus_file")
     @classmethod
     def _file(cls, v):
         if v is not None and not v.strip():
@@ -138,6 +148,17 @@ class ProfilesSpec(_Spec):
 
     @model_validator(mode="after")
     def _pv(self):
+        given = [k for k in ("file", "bus_file", "source") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise FieldValueError(given[1], getattr(self, given[1]), f"give only one of file, bus_file, source "
+                                  f"(also got {given[0]})")
+        multi_day = self.bus_file is not None or self.source is not None
+        if multi_day and self.pv_buses:
+            raise FieldValueError("pv_buses", self.pv_buses, "PV comes from the per-bus profiles when bus_file or "
+                                  "source is given; remove pv_buses/pv_kw")
+        if self.gen_scale is not None and not multi_day:
+            raise FieldValueError("gen_scale", self.gen_scale, "only with bus_file or source (scales the generators "
+                                  "of the profiles)")
         if self.pv_buses and self.pv_kw is None:
             raise FieldValueError("pv_kw", MISSING, "required when pv_buses is given (kW per PV bus)")
         if self.pv_kw is not None:
@@ -375,6 +396,15 @@ class InstanceSpec(_Spec):
     storage: StorageSpec
     candidates: CandidatesSpec
     dispatch: Optional[DispatchSpec] = None
+
+    @field_validator("profiles", mode="before")
+    @classmethod
+    def _profiles_shorthand(cls, v):
+        if isinstance(v, str):
+            if v.strip().lower() == "simbench":
+                return {"source": "simbench", "resolution_min": 15}
+            raise ValueError('must be a [profiles] table or "simbench"')
+        return v
 
     def dispatch_groups(self) -> list[dict]:
         """The ``[[dispatch.groups]]`` with every default filled in (see :class:`DispatchGroupSpec`)."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pandapower as pp
 import pytest
 
 from slopt.grid.feeder import BUNDLED_FEEDERS, Feeder, load_feeder
-from slopt.grid.powerflow import powerflow
+from slopt.grid.powerflow import ENGINES, powerflow
+
+pp = pytest.importorskip("pandapower", reason="pandapower is the AC reference (pip install slopt[test])")
 
 TOL_V = 1e-6  # p.u., DESIGN section 3
 
@@ -68,13 +69,14 @@ def test_matches_pandapower(nets, key, scenario):
     f = load_feeder(key)
     p, q = _scenarios(f)[scenario]
     vm_pp, va_pp, loss_pp, p_root_pp, q_root_pp = run_pandapower(nets[key], p, q)
-    pf = powerflow(f, p, q)
-    assert pf.converged
-    assert np.abs(pf.vm_pu - vm_pp).max() <= TOL_V
-    assert np.abs(pf.va_deg - va_pp).max() <= 1e-4  # degrees
-    assert pf.loss_kw == pytest.approx(loss_pp, abs=1e-3)
-    assert pf.p_root_kw == pytest.approx(p_root_pp, abs=1e-3)
-    assert pf.q_root_kvar == pytest.approx(q_root_pp, abs=1e-3)
+    for engine in ("zbus", "sweep"):
+        pf = powerflow(f, p, q, engine=engine)
+        assert pf.converged
+        assert np.abs(pf.vm_pu - vm_pp).max() <= TOL_V
+        assert np.abs(pf.va_deg - va_pp).max() <= 1e-4  # degrees
+        assert pf.loss_kw == pytest.approx(loss_pp, abs=1e-3)
+        assert pf.p_root_kw == pytest.approx(p_root_pp, abs=1e-3)
+        assert pf.q_root_kvar == pytest.approx(q_root_pp, abs=1e-3)
 
 
 def test_pv_scenario_reverses_flow_somewhere():
@@ -270,3 +272,57 @@ def test_v_root_setpoint(nets):
     res = powerflow(g, g.p_load_kw, g.q_load_kvar)
     assert res.vm_pu[0] == pytest.approx(1.03)
     assert np.abs(res.vm_pu - vm_pp).max() <= TOL_V
+
+
+# ----------------------------------------------------------------------------- engines, shunts, threads
+def _shunt_feeder(y, z=0.02 + 0.04j, loads=(0.0, 0.0)):
+    """root 1 -- 2 with a shunt y (p.u.) at bus 2, base 1 MVA."""
+    return Feeder.from_branches("shunt", [1, 2], list(loads), [0.0, 0.0], [1], [2], [z.real], [z.imag], 10.0, 1.0,
+                                g_shunt_pu=[0.0, y.real], b_shunt_pu=[0.0, y.imag])
+
+
+@pytest.mark.parametrize("engine", ["zbus", "sweep"])
+def test_shunt_no_load_closed_form(engine):
+    """No load: V2 = V0 / (1 + z y) (a voltage divider); the capacitor raises the voltage."""
+    z, y = 0.02 + 0.04j, 0.3j  # strongly capacitive
+    res = powerflow(_shunt_feeder(y, z), np.zeros(2), engine=engine)
+    v2 = 1.0 / (1.0 + z * y)
+    assert res.converged and res.vm_pu[1] == pytest.approx(abs(v2), abs=1e-12) and res.vm_pu[1] > 1.0
+    assert res.va_deg[1] == pytest.approx(np.degrees(np.angle(v2)), abs=1e-9)
+    i = y * v2  # series current; losses |i|^2 r, the substation supplies V0 conj(i)
+    assert res.loss_kw == pytest.approx(abs(i) ** 2 * z.real * 1e3, rel=1e-9)
+    assert res.q_root_kvar == pytest.approx(np.conj(i).imag * 1e3, rel=1e-9)
+
+
+@pytest.mark.parametrize("engine", ["zbus", "sweep"])
+def test_shunt_with_load_kirchhoff(engine):
+    """With a load, the bus balance holds from the returned voltages alone."""
+    z, y = 0.02 + 0.04j, 0.05 - 0.1j  # conductance and an inductive (magnetising-like) part
+    res = powerflow(_shunt_feeder(y, z), np.array([[0.0, 200.0], [0.0, -150.0]]), np.array([[0.0, 50.0], [0, 0]]),
+                    engine=engine)
+    v = res.vm_pu * np.exp(1j * np.radians(res.va_deg))
+    i_branch = (v[:, 0] - v[:, 1]) / z
+    s_drawn = v[:, 1] * np.conj(i_branch) * 1e3  # load + shunt at bus 2
+    s_shunt = np.conj(y) * np.abs(v[:, 1]) ** 2 * 1e3
+    np.testing.assert_allclose(s_drawn - s_shunt, [200 + 50j, -150], atol=1e-6)
+    np.testing.assert_allclose(res.p_root_kw, (v[:, 0] * np.conj(i_branch)).real * 1e3, atol=1e-6)
+
+
+def test_engines_agree_and_threads_do_not_matter():
+    f = load_feeder("ieee85")
+    rng = np.random.default_rng(11)
+    m = rng.uniform(0.2, 1.6, size=(5000, 1))
+    p, q = m * f.p_load_kw, m * f.q_load_kvar
+    p[::7] *= 60.0  # hopeless snapshots in the mix
+    ref = powerflow(f, p, q, engine="zbus", threads=1)
+    assert 0 < ref.converged.sum() < len(m)
+    for engine in ("zbus", "sweep"):
+        for threads in (1, 3):
+            res = powerflow(f, p, q, engine=engine, threads=threads)
+            np.testing.assert_array_equal(res.converged, ref.converged)
+            ok = ref.converged
+            np.testing.assert_allclose(res.vm_pu[ok], ref.vm_pu[ok], atol=1e-12)
+            np.testing.assert_allclose(res.loss_kw[ok], ref.loss_kw[ok], rtol=1e-9)
+    with pytest.raises(ValueError, match="engine"):
+        powerflow(f, p[:2], q[:2], engine="newton")
+    assert set(ENGINES) == {"auto", "zbus", "sweep"}
