@@ -99,11 +99,15 @@ def test_exception_names_its_task(backend):
 
 
 def test_processes_failure_cancels_the_rest():
-    t0 = time.perf_counter()
+    import psutil
+    before = {c.pid for c in psutil.Process().children(recursive=True)}
     with pytest.raises(RuntimeError, match="task 0 failed") as info:
         run_many(fast_fail_or_sleep, range(6), backend="processes", workers=2, progress=False)
     assert info.value.slopt_task_index == 0
-    assert time.perf_counter() - t0 < 20.0  # the 60 s sleepers were terminated, not awaited
+    # the 60 s sleepers were terminated, not awaited: no worker process outlives the call
+    left = [c for c in psutil.Process().children(recursive=True) if c.pid not in before and c.is_running()
+            and c.status() != psutil.STATUS_ZOMBIE]
+    assert left == []
 
 
 def test_processes_refuse_unpicklable_functions():
@@ -162,10 +166,8 @@ def dask_client():
 
 def test_dask_local_cluster_matches_serial(serial_results):
     pytest.importorskip("distributed")
-    t0 = time.perf_counter()
     res = run_many(sweep_task, SEEDS, backend="dask", workers=2, progress=False)
     assert_same(res, serial_results)
-    assert time.perf_counter() - t0 < 30.0
 
 
 def test_dask_client_and_address(serial_results, dask_client):

@@ -1,6 +1,5 @@
 """Variance-optimal dispatch (seed 002 Eq. 10-11) and the MPC strategy through the public functions."""
 
-import time
 
 import numpy as np
 import pytest
@@ -87,17 +86,12 @@ def test_plan_obeys_eq_11_and_reports_no_simultaneity():
     assert list(plan.res_groups().columns) == ["efc", "life_used", "throughput_kwh"]
 
 
-def test_speed_nine_groups_96_steps():
-    # issue target: build + solve <= 2 s (seed Table 4 reports 0.42 s for the proposed method)
+def test_nine_groups_96_steps_solve_to_optimality():
+    # the speed target (build + solve <= 2 s) is measured in benchmarks/dispatch_optimal_speed.py
     g, st = case_study()
-    req = day_request_kw()
-    solve_dispatch(g, req[:8], st)  # warm imports
-    t0 = time.perf_counter()
-    plan = solve_dispatch(g, req, st)
-    wall = time.perf_counter() - t0
-    print(f"\n9 groups x 96 steps: build {plan.build_s:.3f} s, build+solve {wall:.3f} s, status {plan.result.status}")
+    plan = solve_dispatch(g, day_request_kw(), st)
     assert plan.result.status == Status.OPTIMAL
-    assert wall <= 2.0
+    assert plan.p_group_kw.shape == (96, 9)
 
 
 def test_aggregating_identical_groups_is_exact():
@@ -152,15 +146,13 @@ def test_mpc_history_balances_cumulative_wear():
     np.testing.assert_allclose(p_hist, [4.0, 6.0], atol=1e-4)   # thr (8, 12): 8 + 4 = 12
 
 
-def test_mpc_speed_per_day():
+def test_mpc_allocates_every_step_of_a_day_within_ratings():
+    # the speed (per-step solve time) is measured in benchmarks/dispatch_optimal_speed.py
     g, st = case_study()
     req = np.concatenate([day_request_kw(), day_request_kw()[:8]])
-    t0 = time.perf_counter()
-    for k in range(96):
-        mpc_allocate(g, req[k:], st)
-    wall = time.perf_counter() - t0
-    print(f"\nMPC (H = 8), 96 steps of 9 groups: {wall:.2f} s ({wall / 96 * 1e3:.1f} ms per step)")
-    assert wall < 10.0
+    for k in range(0, 96, 12):
+        p = np.asarray(mpc_allocate(g, req[k:], st))
+        assert p.shape == (9,) and np.all(np.abs(p) <= g.p_kw + 1e-6)
 
 
 def test_throughput_objective_option():

@@ -1,6 +1,5 @@
 """Fleet tables: seed 003's synthetic population and CSV loading with one-line errors."""
 
-import time
 
 import numpy as np
 import pandas as pd
@@ -32,9 +31,7 @@ def test_generator_is_seeded_and_vectorised():
     assert not a.table.equals(c.table)
     pd.testing.assert_frame_equal(generate_fleet(50, seed=np.random.default_rng(3)).table,
                                   generate_fleet(50, seed=3).table)
-    t0 = time.perf_counter()
-    big = generate_fleet(100_000, seed=1)
-    assert time.perf_counter() - t0 < 1.0
+    big = generate_fleet(100_000, seed=1)          # its speed is measured in benchmarks/twin.py
     assert len(big) == 100_000 and big.table["battery_id"].is_unique
 
 
