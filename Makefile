@@ -4,18 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTANCE ?= instances/ieee33-hybrid.toml
 
-.PHONY: run test bench clean
+.PHONY: run test bench clean lock
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Both targets install through constraints.txt (the lock, `make lock`), so the tests run on
+# exactly the versions that `make run` installs; the test extra only adds test tools.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
@@ -34,6 +36,15 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/dispatch.py
 	$(BIN)/python benchmarks/twin.py
 	$(BIN)/python benchmarks/allocation.py
+
+# regenerate the lock from a fresh environment (after changing dependencies in pyproject.toml)
+lock:
+	rm -rf build/lock-venv
+	$(PY) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet --upgrade pip
+	build/lock-venv/bin/python -m pip install --quiet -e ".[test,simbench]"
+	build/lock-venv/bin/python -m pip freeze --exclude-editable | grep -v -i '^slopt' > constraints.txt
+	rm -rf build/lock-venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info
