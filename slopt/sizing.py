@@ -316,7 +316,7 @@ def _solve_round(d: SizingData, opts: SizingOptions, extra_constraints):
 
 def _least_violation(d: SizingData, opts: SizingOptions, extra_constraints):
     """Phase 1 at the current linearisation: the plan that minimises the band slack."""
-    de = replace(d, elastic=True)
+    de = replace(d, elastic=True, row_window=None)      # every row that can bind: the true least violation
     solver = replace(opts.solver, mip_rel_gap=max(opts.solver.mip_rel_gap, 1e-3))
     t0 = time.perf_counter()
     m = build_sizing_model(de, extra_constraints=extra_constraints)

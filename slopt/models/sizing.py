@@ -279,9 +279,11 @@ def band_rows(d: SizingData) -> BandRows:
     lo_req = d.floor_pu**2 - band.w_point_pu2 + shift            # floor rows: S p >= lo_req
     hi_req = d.ceil_pu**2 - band.w_point_pu2 + shift             # ceiling rows: S p <= hi_req
     swing = np.abs(S) @ p_range                                   # (T, n) largest |S p|
-    win = np.inf if d.row_window is None else d.row_window
-    can_lo = (lo_req > -swing) & (band.w_point_pu2 - d.floor_pu**2 <= win * swing)
-    can_hi = (hi_req < swing) & (d.ceil_pu**2 - band.w_point_pu2 <= win * swing)
+    can_lo = lo_req > -swing
+    can_hi = hi_req < swing
+    if d.row_window is not None:                 # lazy rows: only those near binding at the point
+        can_lo &= band.w_point_pu2 - d.floor_pu**2 <= d.row_window * swing
+        can_hi &= d.ceil_pu**2 - band.w_point_pu2 <= d.row_window * swing
     can_lo[:, 0] = can_hi[:, 0] = False
     _, anchor = _path_structure(d)
     keep_lo = _undominated(S, lo_req, can_lo, anchor, p_range, +1)
