@@ -235,7 +235,8 @@ def solve_sizing(instance: Instance, method: str = "milp", options: SizingOption
         (:class:`slopt.heuristics.DBO`), ``"pso"`` or ``"ga"`` (pymoo).
     options : SizingOptions, optional
     extra_constraints : callable, optional
-        ``extra_constraints(model, instance)``, applied in every round.
+        ``extra_constraints(model, data)``, applied in every round (``data.instance`` is the
+        instance; components are indexed by bus id and technology name, ``m.E[18, "retired"]``).
     progress : callable, optional
         Called as ``progress(round, info_dict)`` after every round (generation for heuristics).
 

@@ -3,7 +3,8 @@
 Data extraction (:class:`SizingData`, numpy only) is kept apart from the builders that write
 constraints, as in PowerModels. Each ``add_*`` builder adds ONE constraint family and states
 its equation; :func:`build_sizing_model` only composes them, so a planning study can add
-its own constraints through ``extra_constraints(model, instance)`` before solving.
+its own constraints through ``extra_constraints(model, data)`` before solving. Components are
+indexed by bus id and technology name: ``m.E[18, "retired"]``, ``m.pch[18, "new", t]``.
 
 Symbols (sets: candidate buses c, technologies k in {new, retired}, steps t = 1..T):
 
@@ -74,6 +75,23 @@ class SizingData:
     def n_cand(self) -> int:
         return self.cand_idx.size
 
+    @property
+    def site_ids(self) -> np.ndarray:
+        """Bus ids of the candidate sites (the model's index ``c``)."""
+        return self.instance.feeder.bus_ids[self.cand_idx]
+
+    @property
+    def site_pos(self) -> dict:
+        return {int(b): i for i, b in enumerate(self.site_ids)}
+
+    @property
+    def tech_pos(self) -> dict:
+        return {t.name: i for i, t in enumerate(self.techs)}
+
+    def tech(self, name: str) -> Technology:
+        """The technology of the model's index ``k`` (its name)."""
+        return self.techs[self.tech_pos[name]]
+
     def with_band(self, band: VoltageModel) -> "SizingData":
         """A copy that holds the band through another voltage model."""
         return replace(self, band=band)
@@ -110,13 +128,14 @@ def sizing_data(instance: Instance, *, objective: str = "capex", exclusivity: bo
 def add_storage_ratings(m, d: SizingData) -> None:
     """Ratings: ``0 <= E[c,k] <= E_max[c]``, ``0 <= P[c,k] <= P_max[c]`` (DESIGN 5; seed 002 §3.1 E, P)."""
     cands = d.instance.candidates
-    m.C = pyo.RangeSet(0, d.n_cand - 1)
-    m.K = pyo.RangeSet(0, len(d.techs) - 1)
+    m.C = pyo.Set(initialize=[int(b) for b in d.site_ids], ordered=True, doc="candidate sites (bus ids)")
+    m.K = pyo.Set(initialize=[t.name for t in d.techs], ordered=True, doc="technologies (new, retired)")
     m.T = pyo.RangeSet(0, d.T - 1)
     e_max = np.broadcast_to(np.asarray(cands.e_max_kwh, dtype=float), (d.n_cand,))
     p_max = np.broadcast_to(np.asarray(cands.p_max_kw, dtype=float), (d.n_cand,))
-    m.E = pyo.Var(m.C, m.K, bounds=lambda _, c, k: (0.0, float(e_max[c])), doc="nameplate energy [kWh]")
-    m.P = pyo.Var(m.C, m.K, bounds=lambda _, c, k: (0.0, float(p_max[c])), doc="PCS rating [kW]")
+    cp = d.site_pos
+    m.E = pyo.Var(m.C, m.K, bounds=lambda _, c, k: (0.0, float(e_max[cp[c]])), doc="nameplate energy [kWh]")
+    m.P = pyo.Var(m.C, m.K, bounds=lambda _, c, k: (0.0, float(p_max[cp[c]])), doc="PCS rating [kW]")
 
 
 def add_siting(m, d: SizingData) -> None:
@@ -126,20 +145,21 @@ def add_siting(m, d: SizingData) -> None:
     and ``sum_k E[c,k] >= E_min[c] y[c]``; ``d.fixed_sites`` fixes ``y``.
     """
     cands = d.instance.candidates
+    cp = d.site_pos
     e_min = np.broadcast_to(np.asarray(cands.e_min_kwh, dtype=float), (d.n_cand,))
     if cands.fixed:
-        m.site_min = pyo.Constraint(m.C, rule=lambda m, c: sum(m.E[c, k] for k in m.K) >= float(e_min[c])
-                                    if e_min[c] > 0 else pyo.Constraint.Skip)
+        m.site_min = pyo.Constraint(m.C, rule=lambda m, c: sum(m.E[c, k] for k in m.K) >= float(e_min[cp[c]])
+                                    if e_min[cp[c]] > 0 else pyo.Constraint.Skip)
         return
     m.y = pyo.Var(m.C, within=pyo.Binary, doc="site built")
     m.site_e = pyo.Constraint(m.C, m.K, rule=lambda m, c, k: m.E[c, k] <= m.E[c, k].ub * m.y[c])
     m.site_p = pyo.Constraint(m.C, m.K, rule=lambda m, c, k: m.P[c, k] <= m.P[c, k].ub * m.y[c])
     m.site_count = pyo.Constraint(expr=sum(m.y[c] for c in m.C) <= int(cands.max_sites))
-    m.site_min = pyo.Constraint(m.C, rule=lambda m, c: sum(m.E[c, k] for k in m.K) >= float(e_min[c]) * m.y[c]
-                                if e_min[c] > 0 else pyo.Constraint.Skip)
+    m.site_min = pyo.Constraint(m.C, rule=lambda m, c: sum(m.E[c, k] for k in m.K) >= float(e_min[cp[c]]) * m.y[c]
+                                if e_min[cp[c]] > 0 else pyo.Constraint.Skip)
     if d.fixed_sites is not None:                  # polish or refine at a given siting
         for c in m.C:
-            m.y[c].fix(int(round(float(d.fixed_sites[c]))))
+            m.y[c].fix(int(round(float(d.fixed_sites[cp[c]]))))
 
 
 def add_c_rate_limit(m, d: SizingData) -> None:
@@ -148,7 +168,7 @@ def add_c_rate_limit(m, d: SizingData) -> None:
     For retired packs (SOH < 1) this is the retired-pack limit of DESIGN 5; new packs use SOH 1.
     """
     m.c_rate = pyo.Constraint(
-        m.C, m.K, rule=lambda m, c, k: m.P[c, k] <= d.techs[k].c_rate_max * d.techs[k].soh * m.E[c, k])
+        m.C, m.K, rule=lambda m, c, k: m.P[c, k] <= d.tech(k).c_rate_max * d.tech(k).soh * m.E[c, k])
 
 
 def add_storage_operation(m, d: SizingData) -> None:
@@ -169,23 +189,23 @@ def add_storage_operation(m, d: SizingData) -> None:
     dt = d.dt_h
 
     def balance(m, c, k, t):
-        tech = d.techs[k]
+        tech = d.tech(k)
         prev = m.e[c, k, t - 1] if t > 0 else m.e0[c, k]
         return m.e[c, k, t] == prev + dt * (tech.eta_charge * m.pch[c, k, t] - m.pdis[c, k, t] / tech.eta_discharge)
 
     m.soc_balance = pyo.Constraint(m.C, m.K, m.T, rule=balance)
     m.soc_lo = pyo.Constraint(m.C, m.K, m.T, rule=lambda m, c, k, t:
-                              m.e[c, k, t] >= d.techs[k].soc_min * d.techs[k].soh * m.E[c, k])
+                              m.e[c, k, t] >= d.tech(k).soc_min * d.tech(k).soh * m.E[c, k])
     m.soc_hi = pyo.Constraint(m.C, m.K, m.T, rule=lambda m, c, k, t:
-                              m.e[c, k, t] <= d.techs[k].soc_max * d.techs[k].soh * m.E[c, k])
+                              m.e[c, k, t] <= d.tech(k).soc_max * d.tech(k).soh * m.E[c, k])
     if d.fixed_initial_soc:
         m.soc_start = pyo.Constraint(m.C, m.K, rule=lambda m, c, k:
-                                     m.e0[c, k] == d.techs[k].soc_initial * d.techs[k].soh * m.E[c, k])
+                                     m.e0[c, k] == d.tech(k).soc_initial * d.tech(k).soh * m.E[c, k])
     else:
         m.soc_start_lo = pyo.Constraint(m.C, m.K, rule=lambda m, c, k:
-                                        m.e0[c, k] >= d.techs[k].soc_min * d.techs[k].soh * m.E[c, k])
+                                        m.e0[c, k] >= d.tech(k).soc_min * d.tech(k).soh * m.E[c, k])
         m.soc_start_hi = pyo.Constraint(m.C, m.K, rule=lambda m, c, k:
-                                        m.e0[c, k] <= d.techs[k].soc_max * d.techs[k].soh * m.E[c, k])
+                                        m.e0[c, k] <= d.tech(k).soc_max * d.tech(k).soh * m.E[c, k])
 
 
 def add_cyclic_soc(m, d: SizingData) -> None:
@@ -334,6 +354,7 @@ def add_voltage_band(m, d: SizingData) -> None:
     m.pnet = pyo.Var(m.C, m.T, doc="net load of site c in step t [kW]")
     m.net_def = pyo.Constraint(m.C, m.T, rule=lambda m, c, t: m.pnet[c, t] == sum(
         m.pch[c, k, t] - m.pdis[c, k, t] for k in m.K))
+    ids = [int(b) for b in d.site_ids]
     m.ROWS = pyo.RangeSet(0, rows.t.size - 1) if rows.t.size else pyo.Set(initialize=[])
     C = d.n_cand
 
@@ -342,7 +363,7 @@ def add_voltage_band(m, d: SizingData) -> None:
 
     def row(m, r):
         t = int(rows.t[r])
-        lhs = sum(float(rows.coef[r, c]) * m.pnet[c, t] for c in range(C) if rows.coef[r, c] != 0.0)
+        lhs = sum(float(rows.coef[r, c]) * m.pnet[ids[c], t] for c in range(C) if rows.coef[r, c] != 0.0)
         if d.elastic:
             lhs = lhs + float(rows.side[r]) * m.band_slack[r]
         if rows.side[r] > 0:
@@ -383,7 +404,8 @@ def add_cost_objective(m, d: SizingData) -> None:
     else:
         ce = [annualised_cost_usd(t, 1.0, 0.0) for t in d.techs]
         cp = [annualised_cost_usd(t, 0.0, 1.0) for t in d.techs]
-    m.cost_usd = pyo.Expression(expr=sum(ce[k] * m.E[c, k] + cp[k] * m.P[c, k] for c in m.C for k in m.K))
+    kp = d.tech_pos
+    m.cost_usd = pyo.Expression(expr=sum(ce[kp[k]] * m.E[c, k] + cp[kp[k]] * m.P[c, k] for c in m.C for k in m.K))
     tie = 1e-6 * d.dt_h * sum(m.pch[c, k, t] + m.pdis[c, k, t] for c in m.C for k in m.K for t in m.T)
     m.objective = pyo.Objective(expr=m.cost_usd + tie, sense=pyo.minimize)
 
@@ -395,8 +417,9 @@ def build_sizing_model(instance: Instance | SizingData, extra_constraints=None, 
     ----------
     instance : Instance or SizingData
     extra_constraints : callable, optional
-        ``extra_constraints(model, instance)`` is called last, to add a study's own constraints
-        (like PyPSA's ``extra_functionality``).
+        ``extra_constraints(model, data)`` is called last (``data`` is the :class:`SizingData`, with
+        ``data.instance``), to add a study's own constraints, like PyPSA's
+        ``extra_functionality``. Components are indexed by bus id and technology name.
     **kwargs
         Passed to :func:`sizing_data` (``objective``, ``exclusivity``).
 
@@ -404,7 +427,7 @@ def build_sizing_model(instance: Instance | SizingData, extra_constraints=None, 
     --------
     >>> import slopt                                                     # doctest: +SKIP
     >>> m = build_sizing_model(slopt.load_instance("instances/ieee33-hybrid.toml"),
-    ...     extra_constraints=lambda m, inst: m.E[0, 1].setub(100.0))   # doctest: +SKIP
+    ...     extra_constraints=lambda m, d: m.E[18, "retired"].setub(100.0))   # doctest: +SKIP
     """
     d = instance if isinstance(instance, SizingData) else sizing_data(instance, **kwargs)
     m = pyo.ConcreteModel(name=f"sizing[{d.instance.name}]")
@@ -420,7 +443,7 @@ def build_sizing_model(instance: Instance | SizingData, extra_constraints=None, 
     if d.elastic:
         add_elastic_objective(m, d)
     if extra_constraints is not None:
-        extra_constraints(m, d.instance)
+        extra_constraints(m, d)
     return m
 
 
@@ -447,18 +470,22 @@ class SizingPlan:
         return (self.p_charge_kw - self.p_discharge_kw).sum(axis=1)
 
 
-def _values(var, shape) -> np.ndarray:
+def _values(var, shape, pos=()) -> np.ndarray:
+    """Variable values as an array; index components are mapped to positions by the dicts ``pos``."""
     out = np.zeros(shape)
     for idx, v in var.extract_values().items():
-        out[idx] = 0.0 if v is None else v
+        idx = idx if isinstance(idx, tuple) else (idx,)
+        key = tuple(p[i] if p is not None else i for p, i in zip(list(pos) + [None] * (len(idx) - len(pos)), idx))
+        out[key] = 0.0 if v is None else v
     return out
 
 
 def extract_plan(m, d: SizingData) -> SizingPlan:
     """The plan of a solved sizing model (values loaded by :func:`slopt.solve.solve`)."""
     C, K, T = d.n_cand, len(d.techs), d.T
-    E = _values(m.E, (C, K))
-    sites = _values(m.y, (C,)) if hasattr(m, "y") else (E.sum(axis=1) > 1e-9).astype(float)
+    ck = (d.site_pos, d.tech_pos)
+    E = _values(m.E, (C, K), ck)
+    sites = _values(m.y, (C,), ck[:1]) if hasattr(m, "y") else (E.sum(axis=1) > 1e-9).astype(float)
     slack = _values(m.band_slack, (len(m.ROWS),)) if hasattr(m, "band_slack") else None
-    return SizingPlan(E, _values(m.P, (C, K)), _values(m.pch, (C, K, T)), _values(m.pdis, (C, K, T)),
-                      _values(m.e, (C, K, T)), float(pyo.value(m.cost_usd)), np.round(sites), slack)
+    return SizingPlan(E, _values(m.P, (C, K), ck), _values(m.pch, (C, K, T), ck), _values(m.pdis, (C, K, T), ck),
+                      _values(m.e, (C, K, T), ck), float(pyo.value(m.cost_usd)), np.round(sites), slack)

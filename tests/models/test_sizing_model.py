@@ -32,10 +32,10 @@ def test_three_bus_matches_hand_optimum():
     m = build_sizing_model(inst, voltage_model="lindistflow")
     res = solve(m, SolveOptions(mip_rel_gap=1e-9))
     assert res.status == Status.OPTIMAL
-    assert pyo.value(m.E[0, 0]) == pytest.approx(e_kwh, rel=1e-6)      # 70.3125 kWh
-    assert pyo.value(m.P[0, 0]) == pytest.approx(p_ch, rel=1e-6)       # 62.5 kW
+    assert pyo.value(m.E[3, "new"]) == pytest.approx(e_kwh, rel=1e-6)      # 70.3125 kWh
+    assert pyo.value(m.P[3, "new"]) == pytest.approx(p_ch, rel=1e-6)       # 62.5 kW
     assert pyo.value(m.cost_usd) == pytest.approx(cost, rel=1e-6)      # 124,921.875 $
-    assert pyo.value(m.pdis[0, 0, 1]) == pytest.approx(p_dis, rel=1e-6)
+    assert pyo.value(m.pdis[3, "new", 1]) == pytest.approx(p_dis, rel=1e-6)
 
 
 def test_three_bus_with_the_day_fixed_to_start_at_half_charge():
@@ -45,7 +45,7 @@ def test_three_bus_with_the_day_fixed_to_start_at_half_charge():
     m = build_sizing_model(sizing_data(inst, fixed_initial_soc=True, voltage_model="lindistflow"))
     assert solve(m, SolveOptions(mip_rel_gap=1e-9)).status == Status.OPTIMAL
     _, p_ch, e_kwh, cost = hand_optimum_three_bus(soc0=0.5)
-    assert pyo.value(m.E[0, 0]) == pytest.approx(140.625, rel=1e-6) == e_kwh
+    assert pyo.value(m.E[3, "new"]) == pytest.approx(140.625, rel=1e-6) == e_kwh
     assert pyo.value(m.cost_usd) == pytest.approx(cost, rel=1e-6)      # 231,093.75 $
 
 
@@ -57,8 +57,8 @@ def test_hybrid_choice_matches_hand_optimum():
     inst = three_bus_instance(techs=("new", "retired"))
     m = build_sizing_model(inst, voltage_model="lindistflow")
     assert solve(m, SolveOptions(mip_rel_gap=1e-9)).status == Status.OPTIMAL
-    assert pyo.value(m.E[0, 1]) == pytest.approx(0.0, abs=1e-6)
-    assert pyo.value(m.E[0, 0]) == pytest.approx(1.125 * 62.5, rel=1e-6)
+    assert pyo.value(m.E[3, "retired"]) == pytest.approx(0.0, abs=1e-6)
+    assert pyo.value(m.E[3, "new"]) == pytest.approx(1.125 * 62.5, rel=1e-6)
     assert pyo.value(m.cost_usd) == pytest.approx(62.5 * 1998.75, rel=1e-6)
 
 
@@ -70,14 +70,14 @@ def test_retired_c_rate_binds_when_window_is_wide():
     inst = inst.with_(technologies={"retired": tech})
     m = build_sizing_model(inst, voltage_model="lindistflow")
     assert solve(m, SolveOptions(mip_rel_gap=1e-9)).status == Status.OPTIMAL
-    assert pyo.value(m.E[0, 0]) == pytest.approx(156.25, rel=1e-6)
+    assert pyo.value(m.E[3, "retired"]) == pytest.approx(156.25, rel=1e-6)
 
 
 def test_extra_constraints_hook_is_applied():
     inst = three_bus_instance()
-    m = build_sizing_model(inst, voltage_model="lindistflow", extra_constraints=lambda m, i: setattr(m, "cap", pyo.Constraint(expr=m.E[0, 0] >= 200)))
+    m = build_sizing_model(inst, voltage_model="lindistflow", extra_constraints=lambda m, i: setattr(m, "cap", pyo.Constraint(expr=m.E[3, "new"] >= 200)))
     assert solve(m).status == Status.OPTIMAL
-    assert pyo.value(m.E[0, 0]) == pytest.approx(200.0)
+    assert pyo.value(m.E[3, "new"]) == pytest.approx(200.0)
 
 
 def test_infeasible_when_bounds_too_small():
@@ -92,7 +92,7 @@ def test_cyclic_and_window_hold_in_solution():
     inst = three_bus_instance()
     m = build_sizing_model(inst, voltage_model="lindistflow")
     solve(m)
-    e = np.array([pyo.value(m.e[0, 0, t]) for t in range(2)])
-    E = pyo.value(m.E[0, 0])
-    assert e[-1] == pytest.approx(pyo.value(m.e0[0, 0]), rel=1e-7)      # the day repeats
+    e = np.array([pyo.value(m.e[3, "new", t]) for t in range(2)])
+    E = pyo.value(m.E[3, "new"])
+    assert e[-1] == pytest.approx(pyo.value(m.e0[3, "new"]), rel=1e-7)      # the day repeats
     assert np.all(e <= 0.9 * E + 1e-6) and np.all(e >= 0.1 * E - 1e-6)
