@@ -16,13 +16,13 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 import slopt
-from slopt.dispatch.simulate import (consistency_index, feeder_context_from_instance, groups_from_instance,
-                                     simulate_dispatch, table3)
+from slopt.dispatch.simulate import (feeder_context_from_instance, groups_from_instance,
+                                     simulate_dispatch)
 from slopt.dispatch.strategies import get_strategy
+from slopt.dispatch.sweep import sweep_instance
 from slopt.report import write_dispatch_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,9 +86,9 @@ def main() -> None:
     t4.to_csv(OUT / "dispatch_table4.csv", index=False)
 
     pr = get_strategy("priority")
-    by_sc = {sc: simulate_dispatch(groups, req, pr, options={"b": d.priority_b}, scenario=sc, **kw)
-             for sc, req in requests.items()}
-    t3 = table3(by_sc)
+    sw = sweep_instance(inst, [pr], voltage=False)          # the library's scenario sweep, as the CLI runs it
+    by_sc = {r.scenario: r for r in sw.runs}
+    t3 = sw.table3[pr.name]
     t3.to_csv(OUT / "dispatch_table3.csv")
     files = write_dispatch_result(runs or list(by_sc.values()), OUT / "dispatch", plots=True, plot_scenario="base",
                                   title="node30-groups")

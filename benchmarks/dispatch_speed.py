@@ -76,7 +76,7 @@ def main(argv=None) -> int:
         dt_h = res / 60.0
         req = rng.uniform(-0.8 * rated, 0.8 * rated, n)
         for name in STRATEGIES:
-            fn = get_strategy(name).func
+            fn = get_strategy(name).allocate.__wrapped__        # the one-step rule itself
             time_loop(fn, groups, req, e0, dt_h)                       # warm-up
             alloc, loop, sim = [], [], []
             for _ in range(a.repeats):

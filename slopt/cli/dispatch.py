@@ -127,38 +127,19 @@ def dispatch(
     else:
         raise InstanceError.at(None, "--scenario", scenario, f"unknown scenario; use {', '.join(requests)} or all")
 
-    from slopt.dispatch.simulate import (consistency_index, feeder_context_from_instance, groups_from_instance,
-                                         simulate_dispatch, table3)
+    from slopt.cli.common import check_format, emit, progress
+    from slopt.dispatch.sweep import sweep_instance
     from slopt.report import write_dispatch_result
 
     console = _console()
+    fmt = check_format(fmt)
     skipped = [s.name for s in strategies if len(strategies) > 1 and not s.available]
     strategies = [s for s in strategies if s.name not in skipped]
-    groups, info = groups_from_instance(inst)
-    ctx = feeder_context_from_instance(inst) if voltage else None
-    bval = d.priority_b if b is None else float(b)
-    runs = []
-    from slopt.cli.common import check_format, emit, progress
-
-    fmt = check_format(fmt)
     with progress(console, f"dispatch {inst.name}", total=len(chosen) * len(strategies)) as status:
-        for sc in chosen:
-            for s in strategies:
-                status.update(f"scenario {sc}: {s.name}", completed=len(runs))
-                opts = {"b": bval} if s.name == "priority" else None
-                runs.append(simulate_dispatch(groups, requests[sc], s, dt_h=info["dt_h"], soc0=info["soc0"],
-                                              options=opts, feeder_context=ctx, names=info["names"],
-                                              technology=info["technology"], scenario=sc))
-    consistency, tables3 = {}, {}
-    if len(chosen) > 1:
-        for s in strategies:
-            by_sc = {r.scenario: r for r in runs if r.strategy == s.name}
-            consistency[s.name] = consistency_index(by_sc).to_dict()
-            t3 = table3(by_sc)
-            t3.attrs["strategy"] = s.name
-            tables3[s.name] = t3
-    for r in runs:
-        r.metrics["consistency_index"] = consistency.get(r.strategy, {}).get(r.scenario, float("nan"))
+        sw = sweep_instance(inst, strategies, chosen, b=b, voltage=voltage,
+                            progress=lambda done, total, sc, name: status.update(f"scenario {sc}: {name}",
+                                                                                   completed=done))
+    runs, consistency, tables3, bval = sw.runs, sw.consistency, sw.table3, sw.priority_b
     for t in (dispatch_metrics_tables(runs, consistency) if fmt == "table" else ()):
         console.print(t)
     if tables3:
@@ -183,9 +164,7 @@ def dispatch(
     with staged_output(out_dir) as tmp:
         files = write_dispatch_result(runs, tmp, extra=extra, plots=plots, plot_scenario=plot_sc, title=inst.name)
     if fmt != "table":
-        import pandas as pd
-
-        metrics = pd.DataFrame([{"scenario": r.scenario, "strategy": r.strategy, **r.metrics} for r in runs])
+        metrics = sw.metrics()
         emit(console, fmt, None, metrics, {**extra, "metrics": metrics.to_dict(orient="records")})
         return
     console.print(escape(f"wrote {', '.join(p.name for p in files)} to {out_dir}"))

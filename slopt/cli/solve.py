@@ -112,6 +112,8 @@ def solve(
     pop: int = typer.Option(30, "--pop", help="Heuristics: population size."),
     gens: int = typer.Option(50, "--gens", help="Heuristics: generations."),
     variant: str = typer.Option("unbiased", "--variant", metavar="[unbiased|paper]", help="DBO variant."),
+    dispatch: str = typer.Option("proportional", "--dispatch", metavar="[proportional|priority|soh]",
+                                 help="Heuristics: the lower-level dispatch among technologies (a step strategy)."),
     compare: bool = typer.Option(True, "--compare/--no-compare", help="Heuristics: also solve the MILP and report the gap."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots."),
     fmt: str = typer.Option("table", "--format", metavar="[table|csv|json]",
@@ -138,6 +140,10 @@ def solve(
     if not 0 <= gap < 1:
         raise InstanceError.at(None, "--gap", gap, "must be in [0, 1)")
     seed, threads, fmt = check_seed(seed), check_threads(threads), check_format(fmt)
+    from slopt.heuristics.capacity import CapacityOptions
+    from slopt.heuristics.simulation import SimulationOptions
+
+    capacity = CapacityOptions(simulation=SimulationOptions(dispatch=dispatch))   # refuses mpc/optimal (exit 2)
     inst = load_instance(instance)
     if method != "milp":
         check("evaluations", pop * gens * inst.n_steps, "--pop x --gens x time steps")
@@ -152,7 +158,7 @@ def solve(
     opts = SizingOptions(solver=SolveOptions(time_limit_s=time_limit, mip_rel_gap=gap, threads=threads, seed=seed),
                          objective=objective,
                          heuristic=HeuristicOptions(pop_size=pop, n_gen=gens, seed=seed, variant=variant,
-                                                    compare_milp=compare))
+                                                    compare_milp=compare, capacity=capacity))
     console = _console()
     if method == "milp":
         with progress(console, f"solve {inst.name} (HiGHS)") as bar:

@@ -8,11 +8,12 @@ the battery groups that share one unit's power. The health-aware strategies of s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["BatteryGroups", "GroupState", "group_power_bounds", "proportional", "step_energy", "weighted_split"]
+__all__ = ["BatteryGroups", "GroupState", "DispatchContext", "group_power_bounds", "proportional", "step_energy",
+           "weighted_split"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,36 @@ class GroupState:
 
     e_stored_kwh: np.ndarray
     dt_h: float
+
+
+@dataclass
+class DispatchContext:
+    """What a strategy may know at one step: one contract for step, look-ahead and whole-day rules.
+
+    Every registered strategy is called as ``allocate(groups, p_request_kw, ctx) -> p_group_kw``.
+
+    Attributes
+    ----------
+    state : GroupState
+        Stored energy now and the step length.
+    step : int
+        Index of this step in the horizon.
+    forecast_kw : ndarray, shape (H,)
+        The request from this step to the end of the horizon (``forecast_kw[0]`` is this step's).
+    life_used : ndarray, shape (G,)
+        Wear so far: throughput cycles over remaining cycles (Eq. 8 and 10b of Yuan et al. 2025).
+    options : object, optional
+        The strategy's options (``{"b": 0.5}`` for ``priority``, an ``OptimalOptions``, ...).
+    memo : dict
+        Per-run scratch space of the strategy (a whole-day rule keeps its plan here).
+    """
+
+    state: GroupState
+    step: int = 0
+    forecast_kw: np.ndarray | None = None
+    life_used: np.ndarray | None = None
+    options: object = None
+    memo: dict = field(default_factory=dict)
 
 
 def group_power_bounds(groups: BatteryGroups, state: GroupState) -> tuple[np.ndarray, np.ndarray]:

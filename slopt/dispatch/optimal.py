@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from slopt.dispatch.base import BatteryGroups, GroupState
+from slopt.dispatch.strategies import Strategy, plan_rule, register_strategy
 from slopt.errors import SolverError
 from slopt.models.dispatch import (DispatchModelOptions, build_dispatch_model, dispatch_data,
                                    dispatch_solution)
@@ -302,3 +303,14 @@ def mpc_allocate(groups: BatteryGroups, p_request_kw_future, state: GroupState, 
         raise ValueError("mpc_allocate: p_request_kw_future must be a non-empty 1-D array")
     plan = solve_dispatch(groups, req[: int(opts.horizon)], state, opts, life_used0=life_used0)
     return plan.p_group_kw[0]
+
+
+# ----------------------------------------------------------------------------- registry
+def _mpc(groups, p_request_kw, ctx):
+    """MPCD under the dispatch contract: the forecast from this step and the wear so far."""
+    return mpc_allocate(groups, ctx.forecast_kw, ctx.state, ctx.options, life_used0=ctx.life_used)
+
+
+register_strategy(Strategy("mpc", "MPCD", "lookahead", _mpc, "receding-horizon Eq. 10 (Pyomo + HiGHS)"))
+register_strategy(Strategy("optimal", "Eq. 10", "plan", plan_rule(plan_optimal),
+                           "day plan minimising the variance of normalised life consumption (Pyomo + HiGHS)"))

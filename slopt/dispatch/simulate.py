@@ -24,7 +24,7 @@ import pandas as pd
 
 from slopt.battery.aging import (Woehler, degradation_rate_pct_per_day, equivalent_full_cycles,
                                  remaining_cycles, soh_after)
-from slopt.dispatch.base import BatteryGroups, GroupState, group_power_bounds, step_energy
+from slopt.dispatch.base import BatteryGroups, DispatchContext, GroupState, group_power_bounds, step_energy
 from slopt.dispatch.strategies import Strategy, get_strategy
 from slopt.errors import InstanceError, SolverError
 from slopt.io.schema import MISSING
@@ -194,7 +194,8 @@ def simulate_dispatch(groups: BatteryGroups, p_request_kw, strategy="priority", 
         Power asked of the unit per step, + charging; e.g. 24, 96 or 288 steps for 60, 15, 5 min.
     strategy : str, Strategy or callable
         ``"priority"`` (Eq. 9), ``"proportional"`` (CPD), ``"soh"`` (SOHD), ``"mpc"`` (MPCD),
-        ``"optimal"`` (Eq. 10), or a custom ``allocate(groups, p_request_kw, state)``.
+        ``"optimal"`` (Eq. 10), a registered :class:`Strategy`, or a custom one-step rule
+        ``rule(groups, p_request_kw, state)``.
     dt_h : float
         Step length (h).
     soc0 : float or array_like, optional
@@ -202,8 +203,8 @@ def simulate_dispatch(groups: BatteryGroups, p_request_kw, strategy="priority", 
     woehler : Woehler
         Depth-of-discharge law for the equivalent full cycles (Eq. 7c).
     options : mapping or object, optional
-        Step strategies: keyword arguments of the function (``{"b": 0.5}`` for ``priority``);
-        ``mpc`` and ``optimal``: passed as their ``options`` argument.
+        The strategy's options, handed over in the :class:`DispatchContext` (``{"b": 0.5}`` for
+        ``priority``; an ``OptimalOptions`` for ``mpc`` and ``optimal``).
     feeder_context : FeederContext, optional
         Adds the voltage RMSE (Table 4): AC sweep of the day with the delivered instead of the
         requested power at ``feeder_context.bus``.
@@ -246,43 +247,28 @@ def simulate_dispatch(groups: BatteryGroups, p_request_kw, strategy="priority", 
         raise InstanceError.at(None, f"soc0[{i}]", float(soc_start[i]),
                                f"must lie in the SOC window [{g.soc_min[i]:g}, {g.soc_max[i]:g}]")
 
-    fn = strat.func
-    kwargs = dict(options) if (strat.kind == "step" and options is not None) else {}
     n_t = req.size
     p = np.zeros((n_t, n_g))
     e = np.empty((n_t + 1, n_g))
     e[0] = soc_start * usable
     compute_s = 0.0
     repair = 0.0
-    plan = None
-    if strat.kind == "plan":
-        t0 = time.perf_counter()
-        plan = np.asarray(fn(g, req, GroupState(e[0].copy(), float(dt_h)), options), dtype=float)
-        compute_s += time.perf_counter() - t0
-        if plan.shape != (n_t, n_g) or not np.all(np.isfinite(plan)):
-            raise SolverError(f"dispatch strategy {strat.name!r} returned a plan of shape {plan.shape} "
-                              f"(expected {(n_t, n_g)}) or non-finite values")
+    life_per_kwh = dt_h / (2.0 * g.soh * g.e_kwh) / np.maximum(remaining_cycles(g.soh), 1e-9)
+    ctx = DispatchContext(GroupState(e[0].copy(), float(dt_h)), 0, req, np.zeros(n_g), options)
     perf = time.perf_counter
     for t in range(n_t):
         state = GroupState(e[t].copy(), float(dt_h))
-        if plan is not None:
-            pt = plan[t]
-        else:
-            t0 = perf()
-            if strat.kind == "step":
-                pt = fn(g, req[t], state, **kwargs)
-            elif strat.name == "mpc":
-                # the wear so far (throughput cycles / remaining cycles, Eq. 8 and 10b), so every
-                # window balances the day's cumulative life consumption, not only its own
-                used = np.abs(p[:t]).sum(axis=0) * dt_h / (2.0 * g.soh * g.e_kwh) / np.maximum(remaining_cycles(g.soh), 1e-9)
-                pt = fn(g, req[t:], state, options, life_used0=used)
-            else:
-                pt = fn(g, req[t:], state, options)
-            compute_s += perf() - t0
-            pt = np.asarray(pt, dtype=float)
-            if pt.shape != (n_g,) or not np.all(np.isfinite(pt)):
-                raise SolverError(f"dispatch strategy {strat.name!r} returned shape {pt.shape} or non-finite "
-                                  f"powers at step {t} (expected {(n_g,)})")
+        ctx.state, ctx.step, ctx.forecast_kw = state, t, req[t:]
+        ctx.life_used = np.abs(p[:t]).sum(axis=0) * life_per_kwh      # wear so far (Eq. 8, 10b)
+        t0 = perf()
+        try:
+            pt = np.asarray(strat.allocate(g, req[t], ctx), dtype=float)
+        except ImportError as exc:
+            raise SolverError(f"dispatch strategy {strat.name!r} is not available: {exc}") from None
+        compute_s += perf() - t0
+        if pt.shape != (n_g,) or not np.all(np.isfinite(pt)):
+            raise SolverError(f"dispatch strategy {strat.name!r} returned shape {pt.shape} or non-finite "
+                              f"powers at step {t} (expected {(n_g,)})")
         pt, ch = _enforce(g, state, float(req[t]), pt)
         repair = max(repair, ch)
         p[t] = pt

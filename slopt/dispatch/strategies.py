@@ -1,9 +1,11 @@
 """Dispatch strategies of seed 002 §4.2 and §5.3 behind one interface, and their registry.
 
-Every numpy strategy has the signature ``allocate(groups, p_request_kw, state) -> p_group_kw``
-(:mod:`slopt.dispatch.base`): ``p_request_kw`` has shape ``(...)`` (a scalar for one unit and
-step, any leading batch otherwise), the result has shape ``(..., G)``, positive = charging. All
-of them honour seed 002 Eq. 11a-c by construction:
+Every registered strategy is called as ``allocate(groups, p_request_kw, ctx) -> p_group_kw``
+with a :class:`~slopt.dispatch.base.DispatchContext` (state, forecast, wear so far, options).
+The numpy rules below are one-step functions ``rule(groups, p_request_kw, state)`` adapted by
+:func:`step_rule`: ``p_request_kw`` has shape ``(...)`` (a scalar for one unit and step, any
+leading batch otherwise), the result has shape ``(..., G)``, positive = charging. All of them
+honour seed 002 Eq. 11a-c by construction:
 
 - 11a/11b: each group stays within :func:`~slopt.dispatch.base.group_power_bounds` (rating and
   the power that keeps its SOC inside the window over this step);
@@ -20,7 +22,8 @@ Strategies
 ``mpc``         MPCD: receding horizon (``slopt.dispatch.optimal.mpc_allocate``, Pyomo + HiGHS).
 ``optimal``     Eq. 10 variance-optimal day plan (``slopt.dispatch.optimal.plan_optimal``).
 
-The last two are imported lazily, by name, when first used, so that this module stays numpy-only.
+The last two are registered by :mod:`slopt.dispatch.optimal` (Pyomo + HiGHS), which
+``import slopt.dispatch`` imports; this module stays numpy-only.
 
 Interpretation of Eq. 9
 -----------------------
@@ -41,14 +44,14 @@ takes over: ``B * (1/SOH_weak - 1/SOH_strong)``.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from slopt.dispatch.base import BatteryGroups, GroupState, group_power_bounds, proportional, weighted_split
-from slopt.errors import InstanceError, SolverError
+from slopt.dispatch.base import (BatteryGroups, DispatchContext, GroupState, group_power_bounds, proportional,
+                                 weighted_split)
+from slopt.errors import InstanceError
 
 __all__ = ["priority", "priority_key", "soh_weighted", "weighted_split", "proportional_exact",
            "Strategy", "STRATEGIES", "ALIASES", "get_strategy", "DEFAULT_B"]
@@ -189,65 +192,90 @@ def proportional_exact(groups: BatteryGroups, p_request_kw, state: GroupState) -
 # ----------------------------------------------------------------------------- registry
 @dataclass(frozen=True)
 class Strategy:
-    """A registered dispatch strategy.
+    """A registered dispatch strategy: ``allocate(groups, p_request_kw, ctx) -> p_group_kw``.
 
     Attributes
     ----------
     name : str
         Registry key.
     label : str
-        Name in the seed's tables (CPD, SOHD, MPCD, ...).
+        Name in the tables of Yuan et al. (2025) (CPD, SOHD, MPCD, ...).
     kind : str
-        ``"step"``: ``fn(groups, p_request_kw, state, **kwargs) -> (..., G)`` one step at a time;
-        ``"lookahead"``: ``fn(groups, p_request_kw_future, state, options) -> (G,)``, the request
-        from this step to the end of the horizon; ``"plan"``: ``fn(groups, p_request_kw, state0,
-        options) -> (T, G)``, the whole day at once.
-    target : str or callable
-        The function, or ``"module:function"`` imported on first use.
+        What the rule looks at (for documentation and the heuristics): ``"step"`` (this step
+        only, vectorised over leading batch dimensions), ``"lookahead"`` (the forecast) or
+        ``"plan"`` (the whole horizon, planned once).
+    allocate : callable
+        ``allocate(groups, p_request_kw, ctx: DispatchContext) -> (..., G)``.
     description : str
     """
 
     name: str
     label: str
     kind: str
-    target: object
+    allocate: Callable
     description: str = ""
 
     @property
-    def func(self) -> Callable:
-        """The strategy function (imports lazily registered ones)."""
-        if callable(self.target):
-            return self.target
-        mod, _, attr = str(self.target).partition(":")
-        try:
-            return getattr(importlib.import_module(mod), attr)
-        except (ImportError, AttributeError) as e:
-            raise SolverError(f"dispatch strategy {self.name!r} needs {mod}.{attr}, which is not available "
-                              f"({type(e).__name__}: {e})") from None
-
-    @property
     def available(self) -> bool:
-        """Whether :attr:`func` can be resolved (without raising)."""
-        try:
-            self.func
-        except SolverError:
-            return False
         return True
 
 
-STRATEGIES: dict[str, Strategy] = {
-    "priority": Strategy("priority", "Eq. 9", "step", priority,
-                         "health priority: rank by R = SOC + A*B/SOH, fill each group to its bound"),
-    "proportional": Strategy("proportional", "CPD", "step", proportional_exact,
-                             "conventional proportional dispatch: split by rating"),
-    "soh": Strategy("soh", "SOHD", "step", soh_weighted, "split in proportion to SOH x capacity"),
-    "mpc": Strategy("mpc", "MPCD", "lookahead", "slopt.dispatch.optimal:mpc_allocate",
-                    "receding-horizon Eq. 10 (Pyomo + HiGHS)"),
-    "optimal": Strategy("optimal", "Eq. 10", "plan", "slopt.dispatch.optimal:plan_optimal",
-                        "day plan minimising the variance of normalised life consumption (Pyomo + HiGHS)"),
-}
+def step_rule(fn: Callable) -> Callable:
+    """Adapt a one-step rule ``fn(groups, p_request_kw, state, **options)`` to the contract."""
+    def allocate(groups, p_request_kw, ctx: DispatchContext):
+        return fn(groups, p_request_kw, ctx.state, **dict(ctx.options or {}))
 
-#: Other accepted spellings (the seed's acronyms).
+    allocate.__wrapped__ = fn
+    return allocate
+
+
+def lookahead_rule(fn: Callable) -> Callable:
+    """Adapt ``fn(groups, p_request_kw_future, state, options) -> (G,)`` (the request from this
+    step to the end of the horizon) to the contract."""
+    def allocate(groups, p_request_kw, ctx: DispatchContext):
+        return fn(groups, ctx.forecast_kw, ctx.state, ctx.options)
+
+    allocate.__wrapped__ = fn
+    return allocate
+
+
+def plan_rule(fn: Callable) -> Callable:
+    """Adapt a whole-horizon planner ``fn(groups, p_request_kw, state0, options) -> (T, G)`` to the
+    contract: it plans once, at its first step, from the forecast, and plays the plan back."""
+    def allocate(groups, p_request_kw, ctx: DispatchContext):
+        if "plan" not in ctx.memo:
+            plan = np.asarray(fn(groups, ctx.forecast_kw, ctx.state, ctx.options), dtype=float)
+            if plan.ndim != 2 or plan.shape[0] != np.size(ctx.forecast_kw):
+                from slopt.errors import SolverError
+
+                raise SolverError(f"dispatch plan has shape {plan.shape}, expected ({np.size(ctx.forecast_kw)}, G)")
+            ctx.memo["plan"], ctx.memo["start"] = plan, ctx.step
+        return ctx.memo["plan"][ctx.step - ctx.memo["start"]]
+
+    allocate.__wrapped__ = fn
+    return allocate
+
+
+#: The registry; :mod:`slopt.dispatch.optimal` adds ``mpc`` and ``optimal`` when it is imported
+#: (``import slopt.dispatch`` imports it).
+STRATEGIES: dict[str, Strategy] = {}
+
+
+def register_strategy(strategy: Strategy) -> Strategy:
+    """Add a strategy to :data:`STRATEGIES` (a study's own rule, or a module's)."""
+    if strategy.kind not in ("step", "lookahead", "plan"):
+        raise InstanceError.at(None, f"strategy {strategy.name!r} kind", strategy.kind, "must be step, lookahead or plan")
+    STRATEGIES[strategy.name] = strategy
+    return strategy
+
+
+register_strategy(Strategy("priority", "Eq. 9", "step", step_rule(priority),
+                           "health priority: rank by R = SOC + A*B/SOH, fill each group to its bound"))
+register_strategy(Strategy("proportional", "CPD", "step", step_rule(proportional_exact),
+                           "conventional proportional dispatch: split by rating"))
+register_strategy(Strategy("soh", "SOHD", "step", step_rule(soh_weighted), "split in proportion to SOH x capacity"))
+
+#: Other accepted spellings (the paper's acronyms).
 ALIASES = {"cpd": "proportional", "sohd": "soh", "mpcd": "mpc", "proposed": "priority", "eq9": "priority",
            "eq10": "optimal"}
 
@@ -255,7 +283,8 @@ ALIASES = {"cpd": "proportional", "sohd": "soh", "mpcd": "mpc", "proposed": "pri
 def get_strategy(name) -> Strategy:
     """The registered :class:`Strategy` called ``name`` (case-insensitive; seed acronyms accepted).
 
-    A :class:`Strategy` passes through; a plain callable becomes a ``"step"`` strategy.
+    A :class:`Strategy` passes through; a plain callable ``fn(groups, p_request_kw, state)``
+    becomes a ``"step"`` strategy.
 
     Raises
     ------
@@ -265,7 +294,8 @@ def get_strategy(name) -> Strategy:
     if isinstance(name, Strategy):
         return name
     if callable(name):
-        return Strategy(getattr(name, "__name__", "custom"), getattr(name, "__name__", "custom"), "step", name)
+        label = getattr(name, "__name__", "custom")
+        return Strategy(label, label, "step", step_rule(name))
     key = str(name).strip().lower()
     key = ALIASES.get(key, key)
     if key not in STRATEGIES:

@@ -9,7 +9,7 @@ For a whole population of capacity plans at once (leading axis ``P``), every ste
    band and whose SOC is below its target (default: full) recharges, no faster than its own PPD estimate
    says keeps the zone above ``vmin + restore_margin``;
 3. dispatch: the unit's power is split among its battery groups (new, retired) by the
-   dispatch strategy (proportional until the health-priority strategies arrive);
+   dispatch strategy (any registered step strategy, proportional by default);
 4. apply: AC sweep with the applied powers, band violation recorded, SOC updated.
 
 The loop over time steps is the closed loop itself (step t needs the state after t-1); the
@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from slopt.control.mfac import MFAC, MFACParams
-from slopt.dispatch.base import BatteryGroups, GroupState, group_power_bounds, proportional, step_energy
+from slopt.dispatch.base import BatteryGroups, DispatchContext, GroupState, group_power_bounds, step_energy
+from slopt.dispatch.strategies import get_strategy
+from slopt.errors import InstanceError
 from slopt.grid.lindistflow import sensitivities
 from slopt.grid.powerflow import powerflow
 from slopt.io.instance import Instance
@@ -53,6 +55,12 @@ class SimulationOptions:
         the control policy reaches in steady state (the MILP's cyclic SOC, seen from a
         reactive controller). ``soc_deficit_kwh`` compares the end of the measured day with
         its start.
+    dispatch : str
+        Lower level (Yuan et al. 2025 §3.3): the registered dispatch strategy that shares each
+        unit's power among its technologies, ``"proportional"`` (default), ``"priority"`` or
+        ``"soh"``. It must be a ``step`` strategy: the day is simulated for the whole population
+        at once, which a look-ahead or whole-day rule (``mpc``, ``optimal``: one QP per step and
+        candidate) cannot be.
     """
 
     mfac: MFACParams | None = None
@@ -60,6 +68,16 @@ class SimulationOptions:
     restore_margin_pu: float = 0.01
     restore_soc: float | None = None
     warmup_days: int = 1
+    dispatch: str = "proportional"
+
+    def __post_init__(self):
+        from slopt.dispatch.strategies import get_strategy
+
+        strat = get_strategy(self.dispatch)
+        if strat.kind != "step":
+            raise InstanceError.at(None, "dispatch", self.dispatch,
+                                   f"the bilevel heuristics need a one-step strategy (a {strat.kind} rule cannot be "
+                                   "simulated for a whole population); use proportional, priority or soh")
 
 
 @dataclass
@@ -125,6 +143,7 @@ def simulate_day(instance: Instance, e_kwh: np.ndarray, p_kw: np.ndarray,
                            soc_max=tech_arr("soc_max"))
     e0 = tech_arr("soc_initial") * groups.soh * e_kwh
     state = GroupState(e_stored_kwh=e0.copy(), dt_h=dt)
+    lower = get_strategy(opts.dispatch)                                 # the lower level (a step rule)
 
     # zones, and phi(1) from the LinDistFlow sensitivity at each zone's weakest bus
     zone = zones_of(inst)
@@ -179,7 +198,7 @@ def simulate_day(instance: Instance, e_kwh: np.ndarray, p_kw: np.ndarray,
             r = np.minimum(np.minimum(need_kw, head_kw), u_hi)
             holding = (ctl.mode == 2) & (y >= vmin + opts.restore_margin_pu)
             u = np.where(holding & (r > 0), np.maximum(u_m, r), u_m)
-        p_grp = proportional(groups, u, state)
+        p_grp = lower.allocate(groups, u, DispatchContext(state, step))
         u = p_grp.sum(axis=2)
         p_t[:, cand] += u
         pf = powerflow(f, p_t, q_t)

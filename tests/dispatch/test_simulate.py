@@ -11,7 +11,7 @@ from slopt.dispatch.base import BatteryGroups
 from slopt.dispatch.simulate import (FeederContext, consistency_index, consistency_matrix,
                                      feeder_context_from_instance, groups_from_instance, simulate_dispatch,
                                      table3, throughput_table)
-from slopt.dispatch.strategies import Strategy
+from slopt.dispatch.strategies import Strategy, lookahead_rule, plan_rule
 from slopt.errors import InstanceError, SolverError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,19 +225,19 @@ def test_plan_and_lookahead_kinds_are_stepped_and_enforced():
         seen.append(("look", future.copy()))
         return np.array([future[0] / 2, future[0] / 2])
 
-    r = simulate_dispatch(g, req, Strategy("p", "P", "plan", plan), dt_h=1.0, options={"x": 1})
+    r = simulate_dispatch(g, req, Strategy("p", "P", "plan", plan_rule(plan)), dt_h=1.0, options={"x": 1})
     assert seen[0][0] == "plan" and seen[0][3] == {"x": 1}
     np.testing.assert_allclose(seen[0][2], [5.0, 4.0])
     np.testing.assert_allclose(r.p_group_kw[1], [-1.0, 0.0])                  # SOC floor of group 1 after step 1
     assert r.metrics["repair_kw_max"] == pytest.approx(8.0)
-    r = simulate_dispatch(g, req, Strategy("l", "L", "lookahead", look), dt_h=1.0)
+    r = simulate_dispatch(g, req, Strategy("l", "L", "lookahead", lookahead_rule(look)), dt_h=1.0)
     assert [len(s[1]) for s in seen[1:]] == [3, 2, 1]
     np.testing.assert_allclose(r.p_group_kw[0], [-3.0, -3.0])
 
 
 def test_bad_strategy_output_is_a_solver_error():
     g = groups([10.0, 10.0], [4.0, 4.0], [1.0, 0.8])
-    bad = Strategy("bad", "bad", "plan", lambda *a: np.zeros((2, 2)))
+    bad = Strategy("bad", "bad", "plan", plan_rule(lambda *a: np.zeros((2, 2))))
     with pytest.raises(SolverError, match="shape"):
         simulate_dispatch(g, [1.0, 2.0, 3.0], bad, dt_h=1.0)
 
@@ -272,3 +272,20 @@ def test_inputs_not_mutated(node30):
     run(node30)
     np.testing.assert_array_equal(inst.dispatch.request_kw, req)
     np.testing.assert_array_equal(g.e_kwh, e)
+
+
+def test_sweep_instance_equals_the_runs_one_by_one():
+    from pathlib import Path
+
+    import slopt
+    from slopt.dispatch.simulate import groups_from_instance
+    from slopt.dispatch.sweep import sweep_instance
+    inst = slopt.load_instance(Path(__file__).resolve().parents[2] / "instances" / "node30-groups.toml")
+    sw = sweep_instance(inst, ["priority", "soh"], voltage=False)
+    assert len(sw.runs) == 2 * len(inst.dispatch.requests()) and set(sw.table3) == {"priority", "soh"}
+    groups, info = groups_from_instance(inst)
+    req = inst.dispatch.requests()["base"]
+    one = simulate_dispatch(groups, req, "soh", dt_h=info["dt_h"], soc0=info["soc0"])
+    run = next(r for r in sw.runs if r.scenario == "base" and r.strategy == "soh")
+    np.testing.assert_allclose(run.p_group_kw, one.p_group_kw)
+    assert all(np.isfinite(r.metrics["consistency_index"]) for r in sw.runs)

@@ -1,6 +1,5 @@
 """Dispatch strategies (slopt.dispatch.strategies): Eq. 11a-c, the Eq. 9 intent, hand-checked cases."""
 
-import time
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ from hypothesis import strategies as st
 from slopt.dispatch.base import BatteryGroups, GroupState, group_power_bounds, proportional, step_energy
 from slopt.dispatch.strategies import (STRATEGIES, get_strategy, priority, priority_key, proportional_exact,
                                        soh_weighted)
-from slopt.errors import InstanceError, SolverError
+from slopt.errors import InstanceError
 
 NUMPY_STRATEGIES = {"priority": priority, "proportional": proportional_exact, "soh": soh_weighted,
                     "proportional-3pass": proportional}
@@ -179,10 +178,8 @@ def test_registry_names_and_aliases():
     assert get_strategy("CPD").name == "proportional" and get_strategy("SOHD").name == "soh"
     assert get_strategy("MPCD").name == "mpc" and get_strategy(" Priority ").name == "priority"
     assert get_strategy("mpc").kind == "lookahead" and get_strategy("optimal").kind == "plan"
-    assert get_strategy("mpc").target == "slopt.dispatch.optimal:mpc_allocate"
-    assert get_strategy("optimal").target == "slopt.dispatch.optimal:plan_optimal"
     custom = get_strategy(priority)
-    assert custom.kind == "step" and custom.func is priority
+    assert custom.kind == "step" and custom.allocate.__wrapped__ is priority
 
 
 def test_unknown_strategy_names_the_value():
@@ -193,13 +190,24 @@ def test_unknown_strategy_names_the_value():
     assert info.value.exit_code == 2
 
 
-def test_missing_lazy_strategy_is_a_solver_error():
-    from slopt.dispatch.strategies import Strategy
+def test_registering_a_study_strategy_and_no_strategy_is_special_cased():
+    from slopt.dispatch.base import DispatchContext, GroupState
+    from slopt.dispatch.strategies import STRATEGIES, Strategy, register_strategy, step_rule
 
-    s = Strategy("ghost", "ghost", "plan", "slopt.dispatch.no_such_module:plan")
-    assert not s.available
-    with pytest.raises(SolverError, match="ghost"):
-        s.func
+    def first_group(groups, p_request_kw, state):
+        out = np.zeros(np.shape(state.e_stored_kwh))
+        out[..., 0] = p_request_kw
+        return out
+
+    s = register_strategy(Strategy("first", "F", "step", step_rule(first_group)))
+    try:
+        assert get_strategy("first") is s
+        ctx = DispatchContext(GroupState(np.array([5.0, 5.0]), 1.0))
+        np.testing.assert_allclose(s.allocate(None, 3.0, ctx), [3.0, 0.0])
+    finally:
+        STRATEGIES.pop("first")
+    with pytest.raises(InstanceError, match="kind"):
+        register_strategy(Strategy("odd", "O", "sometimes", step_rule(first_group)))
 
 
 # ----------------------------------------------------------------------------- speed
