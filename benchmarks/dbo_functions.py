@@ -408,7 +408,7 @@ def load_kept(path: Path, sets, rerun) -> pd.DataFrame | None:
     """Rows of the existing CSV that this run does not recompute (older CSVs: tuning set only)."""
     if not path.exists():
         return None
-    old = pd.read_csv(path)
+    old = pd.read_csv(path, float_precision="round_trip")
     old = old.assign(set=old.get("set", "tuning"), dim=old.get("dim", DIM))
     if "gens" not in old:
         old["gens"] = 300
