@@ -24,11 +24,11 @@ all four algorithms and among the default DBO, PSO and GA alone (the claim the d
 Usage::
 
     python benchmarks/dbo_functions.py [--set all|tuning|heldout] [--seeds 30]
-        [--heldout-seeds 15] [--gens 300] [--workers 2] [--only DBO-unbiased]
+        [--heldout-seeds 15] [--gens 300] [--workers 2] [--only DBO-unbiased] [--report]
 
 Rows of the sets or algorithms not rerun are kept from the existing CSV (every run is
 deterministic in its seed, so they are what a rerun would give); ``--only`` reruns the named
-algorithms in the selected set(s).
+algorithms in the selected set(s); ``--report`` only rewrites the markdown from the CSV.
 
 Writes ``benchmarks/results/dbo_functions.csv`` (one row per run) and
 ``benchmarks/results/dbo_functions.md`` (median and IQR of the error per algorithm and
@@ -399,7 +399,10 @@ def summarize(df: pd.DataFrame) -> str:
     lines += ["Median evaluations per run (set, D): "
               + "; ".join(f"{s} {d}: " + ", ".join(f"{a} {int(evals.loc[(s, d), a])}"
                                                    for a in ALGORITHMS)
-                          for s, d in evals.index), ""]
+                          for s, d in evals.index), "",
+              "Sum of run wall times in the CSV (single-threaded runs, shared machine): "
+              + ", ".join(f"{k} {v:.0f} s" for k, v in df.groupby("set")["wall_s"].sum().items())
+              + ".", ""]
     return "\n".join(lines)
 
 
@@ -424,7 +427,14 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--only", default="", help="rerun these algorithms, reuse the rest from the CSV")
+    ap.add_argument("--report", action="store_true", help="only rewrite the markdown from the CSV")
     args = ap.parse_args(argv)
+    csv = args.out / "dbo_functions.csv"
+    if args.report:
+        md = summarize(pd.read_csv(csv, float_precision="round_trip"))
+        (args.out / "dbo_functions.md").write_text(md)
+        print(md)
+        return
 
     only = [a for a in args.only.split(",") if a]
     unknown = sorted(set(only) - set(ALGORITHMS))
@@ -432,7 +442,6 @@ def main(argv=None):
         ap.error(f"--only: unknown algorithm(s) {unknown}; expected some of {list(ALGORITHMS)}")
     sets = ("tuning", "heldout") if args.set == "all" else (args.set,)
     rerun = only or list(ALGORITHMS)
-    csv = args.out / "dbo_functions.csv"
     kept = load_kept(csv, sets, rerun)
     tasks = make_tasks(sets, rerun, args.seeds, args.heldout_seeds, args.gens)
     t0 = time.perf_counter()
