@@ -492,7 +492,9 @@ def _solve_milp(inst: Instance, opts: SizingOptions, extra_constraints, progress
         return _result(d, chk, status, msg, base_ac, **common)
     if L.infeasible:
         chk = L.least_violation
-        diag = ac_diagnosis(d, chk.pf.vm_pu if chk is not None else base_ac.vm_pu, base_ac.vm_pu, opts.ac_tol_pu)
+        # no least-violation plan: the model is infeasible without the band (bounds, added constraints)
+        diag = (ac_diagnosis(d, chk.pf.vm_pu, base_ac.vm_pu, opts.ac_tol_pu) if chk is not None
+                else ac_diagnosis(d, np.full_like(base_ac.vm_pu, 0.5 * (inst.vmin_pu + inst.vmax_pu)), base_ac.vm_pu, 1.0))
         lv = _sizing_table(d, chk.plan.e_kwh, chk.plan.p_kw) if chk is not None else None
         return SizingResult(Status.INFEASIBLE, None, None, None, _empty_sizing(), pd.DataFrame(), pd.DataFrame(),
                             ac_max_violation_pu=chk.violation_pu if chk is not None else float("nan"),

@@ -164,3 +164,11 @@ def test_squared_voltage_is_concave_in_site_loads():
             p[i][:, sites] += x
         w = powerflow(f, p, 1.2 * f.q_load_kvar, tol_pu=1e-13).vm_pu ** 2
         assert (w[2] - 0.5 * (w[0] + w[1])).min() >= -1e-12, name
+
+
+def test_infeasible_for_another_reason_says_so(hybrid):
+    import pyomo.environ as pyo
+    res = solve_sizing(hybrid, extra_constraints=lambda m, d: setattr(
+        m, "too_big", pyo.Constraint(expr=m.E[18, "new"] >= 10_000)))     # above the 500 kWh site bound
+    assert res.status == Status.INFEASIBLE and res.diagnosis is not None and res.diagnosis.empty
+    assert "not the cause" in res.message and res.sizing.empty
