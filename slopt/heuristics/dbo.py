@@ -88,7 +88,7 @@ def role_slices(n: int) -> tuple[slice, slice, slice, slice]:
 
 def roll(x, x_prev, x_worst, rng, k=K_DEFLECT, b=B_LIGHT, roll_prob=ROLL_PROB,
          alpha_dev_prob=ALPHA_DEV_PROB, variant="paper"):
-    """Ball-rolling and dancing beetles (paper Eq. 1-2).
+    """Ball-rolling and dancing beetles (Xue & Shen 2022, Eq. 1-2).
 
     With probability ``roll_prob`` per beetle it rolls:
     ``x + alpha*k*x_prev + b*|x - x_worst|`` with ``alpha = -1`` with probability
@@ -122,7 +122,7 @@ def roll(x, x_prev, x_worst, rng, k=K_DEFLECT, b=B_LIGHT, roll_prob=ROLL_PROB,
 
 
 def brood_box(xstar, R, lb, ub, variant="unbiased", spread=None):
-    """Box ``(Lb*, Ub*)`` around ``xstar`` that shrinks with ``R = 1 - t/T`` (paper Eq. 3).
+    """Box ``(Lb*, Ub*)`` around ``xstar`` that shrinks with ``R = 1 - t/T`` (Xue & Shen 2022, Eq. 3).
 
     ``paper``: ends ``xstar*(1-R)`` and ``xstar*(1+R)``; their elementwise min/max is taken
     (for negative coordinates ``xstar*(1-R) > xstar*(1+R)``), then clipped to ``[lb, ub]``.
@@ -147,7 +147,7 @@ def brood_box(xstar, R, lb, ub, variant="unbiased", spread=None):
 
 
 def breed(x, xstar, box_lb, box_ub, rng):
-    """Brood balls (paper Eq. 4): ``xstar + b1*(x - Lb*) + b2*(x - Ub*)``, b1, b2 ~ U(0,1)^D.
+    """Brood balls (Xue & Shen 2022, Eq. 4): ``xstar + b1*(x - Lb*) + b2*(x - Ub*)``, b1, b2 ~ U(0,1)^D.
 
     The result is clipped to the brood box ``[Lb*, Ub*]``.
     """
@@ -159,7 +159,7 @@ def breed(x, xstar, box_lb, box_ub, rng):
 
 
 def forage(x, box_lb, box_ub, rng):
-    """Small beetles (paper Eq. 6): ``x + C1*(x - Lb^b) + C2*(x - Ub^b)``.
+    """Small beetles (Xue & Shen 2022, Eq. 6): ``x + C1*(x - Lb^b) + C2*(x - Ub^b)``.
 
     C1 ~ N(0,1) is a scalar per beetle, C2 ~ U(0,1)^D.  ``(Lb^b, Ub^b)`` is the box around the
     global best.  Not clipped here (the caller clips to the problem bounds, as in the paper).
@@ -171,7 +171,7 @@ def forage(x, box_lb, box_ub, rng):
 
 
 def steal(x, xstar, xbest, rng, s=S_THIEF):
-    """Thieves (paper Eq. 7): ``xbest + S*g*(|x - xstar| + |x - xbest|)``, g ~ N(0,1)^D."""
+    """Thieves (Xue & Shen 2022, Eq. 7): ``xbest + S*g*(|x - xstar| + |x - xbest|)``, g ~ N(0,1)^D."""
     x = np.asarray(x, dtype=float)
     g = rng.standard_normal(x.shape)
     return xbest + s * g * (np.abs(x - xstar) + np.abs(x - xbest))
