@@ -79,7 +79,7 @@ from slopt.report import atomic_write_text
 __all__ = [
     "HISTORY_COLUMNS", "PASSPORT_SCHEMA", "PASSPORT_KEYS", "IngestOptions", "SynthProfile",
     "read_history", "ingest_history", "to_fleet_table", "passport_record", "write_passport", "read_passport",
-    "synthesize_history",
+    "synthesize_history", "plausibility_warnings",
 ]
 
 HISTORY_COLUMNS = ("battery_id", "time", "voltage_v", "current_a", "temperature_c", "soc")
@@ -916,6 +916,21 @@ def ingest_history(source, nominal_ah=None, *, nominal_v=None, fleet: pd.DataFra
         rows.append({"battery_id": bid, "chemistry": chem, "nominal_ah": qnom, "nominal_v": vnom,
                      "nominal_kwh": qnom * vnom / 1000.0, **est})
     return pd.DataFrame(rows)
+
+
+def plausibility_warnings(summary: pd.DataFrame) -> list[str]:
+    """One line per refused or doubtful estimate of :func:`ingest_history`, for the user."""
+    out = []
+    for _, r in summary.iterrows():
+        flags, bid = r.get("quality_flags") or [], r["battery_id"]
+        if "soh_implausible" in flags:
+            out.append(f"{bid}: measured SOH {r['soh_measured']:.3f} is above the rated capacity "
+                       f"{r['nominal_ah']:g} Ah by more than the tolerance: SOH refused (is the rated capacity right?)")
+        elif "soh_above_rated" in flags:
+            out.append(f"{bid}: SOH {r['soh']:.3f} is above 1 (within the tolerance; entered as 1.0 in a fleet table)")
+        if "resistance_implausible" in flags:
+            out.append(f"{bid}: measured R0 {r['r0_measured_mohm']:.1f} mOhm is not positive: R0 refused")
+    return out
 
 
 def _is_read(source) -> bool:

@@ -7,6 +7,8 @@ tolerance of the generator's truth, or the reader stops with one line naming fil
 and value.
 """
 
+import json
+import os
 import subprocess
 import sys
 import warnings
@@ -20,7 +22,7 @@ from slopt.battery.twin import simulate_twin
 from slopt.errors import InstanceError
 from slopt.fleet.applications import APPLICATIONS
 from slopt.fleet.data import Fleet
-from slopt.fleet.passport import IngestOptions, ingest_history, passport_record, to_fleet_table
+from slopt.fleet.passport import IngestOptions, ingest_history, passport_record, plausibility_warnings, to_fleet_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bms_messy as gen  # noqa: E402
@@ -237,7 +239,10 @@ def test_readme_example_flags_the_wrong_nominal_and_the_file_carries_the_right_o
     out = ingest_history(path, nominal_ah=60.0).set_index("battery_id")
     assert np.isnan(out.loc["M-001", "soh"]) and "soh_implausible" in out.loc["M-001", "quality_flags"]
     assert out.loc["M-002", "soh"] == pytest.approx(1.0, abs=0.02)
+    (warn,) = plausibility_warnings(out.reset_index())
+    assert warn.startswith("M-001: measured SOH 1.6") and "refused" in warn
     own = ingest_history(path).set_index("battery_id")             # the file's nominal_ah column
+    assert plausibility_warnings(own.reset_index()) == []
     assert own["soh"].to_numpy() == pytest.approx([0.8, 0.8], abs=0.02)
     assert not any("soh" in f for flags in own["quality_flags"] for f in flags)
 
@@ -247,3 +252,14 @@ def test_options_validate():
         IngestOptions(noise_k=-1.0)
     with pytest.raises(ValueError, match="soh_tolerance"):
         IngestOptions(soh_tolerance=2.0)
+
+
+def test_cli_warns_about_the_wrong_nominal(tmp_path):
+    path = ROOT / "tests" / "data" / "bms" / "two_batteries.csv"
+    r = subprocess.run([sys.executable, "-m", "slopt.cli", "passport", str(path), "--nominal-ah", "60",
+                        "--out", str(tmp_path / "pp")], capture_output=True, text=True, cwd=tmp_path,
+                       env={**os.environ, "COLUMNS": "200"})
+    assert r.returncode == 0, r.stderr
+    assert "warning: M-001: measured SOH 1.6" in " ".join(r.stdout.split())
+    rec = json.loads((tmp_path / "pp" / "passport_M-001.json").read_text())
+    assert rec["state_of_health"]["soh"] is None and "soh_implausible" in rec["data_quality"]["flags"]
