@@ -387,3 +387,25 @@ def test_reference_duty_protocol():
     row = {"kind": "grid", "dod": 0.3, "temp_c": 15.0, "c_rate": 0.5, "cycles_per_day": 2, "soc_min": 0.35,
            "soc_max": 0.65}
     assert reference_duty(row, APPLICATIONS) == ReferenceDuty(0.3, 15.0, cycles_per_day=2)
+
+
+def test_reference_tool_cuts_duties_into_whole_cycles():
+    # tools/blast_reference.py hands BLAST-Lite one chunk per cycle: each chunk must hold exactly one
+    # whole cycle of the duty's depth, also for a cycle that runs past midnight (peak shaving)
+    import importlib.util
+    from slopt.fleet.applications import duty_cycle
+    spec = importlib.util.spec_from_file_location("blast_reference",
+                                                  Path(__file__).resolve().parents[2] / "tools" / "blast_reference.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    for name in ("peak_shaving", "microgrid", "frequency_regulation", "residential_backup"):
+        app = APPLICATIONS[name].with_(jitter_h=0.0)
+        days = 1 if name == "frequency_regulation" else 365
+        c = duty_cycle(app, 15, days=days, seed=0)
+        c2, bounds = tool._chunks(c, app.soc_trajectory(c, 15), app.rest_soc, 96)
+        soc = app.soc_trajectory(c2, 15)
+        assert bounds[0] == 0 and bounds[-1] == c.size and np.all(np.diff(bounds) <= 96)
+        assert np.allclose(np.sort(c2), np.sort(c))                  # a rotation of the same duty
+        ranges = np.array([np.ptp(soc[a:b + 1]) for a, b in zip(bounds[:-1], bounds[1:])])
+        cyc = ranges > 1e-9
+        assert cyc.sum() == round(app.cycles_per_year * days / 365) and np.allclose(ranges[cyc], app.dod)
