@@ -9,9 +9,12 @@ With ``--threads`` several thread counts are compared (results are identical by 
 Usage::
 
     python benchmarks/twin.py [--sizes 1000 10000 100000] [--repeats 5] [--threads 1 2] [--seed 0]
+    python benchmarks/twin.py --baseline REV [--sizes 100000]   # before/after: REV's twin, same run
 
-Writes ``benchmarks/results/twin.csv``. Exits with status 1 if 100,000 batteries take more than
-10 s (median) with the default options.
+Writes ``benchmarks/results/twin.csv`` (``twin_baseline.csv`` with ``--baseline``: the twin of
+git revision ``REV`` and the current one timed alternately on the same fleet, so that their
+ratio is measured under the same machine load) and a markdown table beside it. Exits with
+status 1 if 100,000 batteries take more than 10 s (median) with the default options.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import csv
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +65,41 @@ def bench(n: int, threads: int, repeats: int, seed: int) -> dict:
     )
 
 
+def load_baseline(rev: str) -> types.ModuleType:
+    """``slopt/battery/twin.py`` as of git revision ``rev``, imported as a separate module."""
+    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:slopt/battery/twin.py"], capture_output=True,
+                         text=True, check=True).stdout
+    mod = types.ModuleType("twin_baseline")
+    sys.modules[mod.__name__] = mod
+    exec(compile(src, f"{rev}:slopt/battery/twin.py", "exec"), mod.__dict__)
+    return mod
+
+
+def bench_baseline(n: int, repeats: int, seed: int, base: types.ModuleType, rev: str) -> dict:
+    """Median times of the baseline and the current twin, run alternately on one fleet."""
+    fleet = generate_fleet(n, seed=seed)
+    t_new, t_old = [], []
+    base.simulate_twin(fleet, APPLICATIONS, years=YEARS)                     # warm-up of both
+    simulate_twin(fleet, APPLICATIONS, years=YEARS)
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        simulate_twin(fleet, APPLICATIONS, years=YEARS)
+        t_new.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        base.simulate_twin(fleet, APPLICATIONS, years=YEARS)
+        t_old.append(time.perf_counter() - t0)
+    old, new = statistics.median(t_old), statistics.median(t_new)
+    return dict(n_battery=n, baseline=rev, repeats=repeats, baseline_median_s=round(old, 4),
+                current_median_s=round(new, 4), ratio_current_to_baseline=round(new / old, 3))
+
+
+def write_markdown(rows: list[dict], path: Path, title: str) -> None:
+    cols = list(rows[0])
+    lines = [f"# {title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def print_table(rows: list[dict]) -> None:
     cols = ("n_battery", "threads", "generate_s", "twin_median_s", "twin_min_s", "twin_max_s", "pair_years_per_s",
             "mean_second_life_years", "share_breach")
@@ -75,7 +115,21 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, nargs="*", default=[TwinOptions().n_threads])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--baseline", metavar="REV", help="also time the twin of this git revision, alternately")
     args = ap.parse_args(argv)
+    if args.baseline:
+        base = load_baseline(args.baseline)
+        rows = [bench_baseline(n, args.repeats, args.seed, base, args.baseline) for n in args.sizes]
+        for r in rows:
+            print(r)
+        out = OUT.with_name("twin_baseline.csv")
+        with open(out, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+        write_markdown(rows, out.with_suffix(".md"), "Twin: current against a baseline revision (same run)")
+        print(f"wrote {out.relative_to(ROOT)}")
+        return 0
 
     print(f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
           f"{len(APPLICATIONS)} applications x {YEARS:g} years, monthly steps")
@@ -88,6 +142,7 @@ def main(argv=None) -> int:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
+    write_markdown(rows, OUT.with_suffix(".md"), "Twin speed: batteries x 8 applications x 10 years")
     print(f"wrote {OUT.relative_to(ROOT)}")
 
     default_threads = TwinOptions().n_threads

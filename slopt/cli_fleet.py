@@ -159,7 +159,7 @@ def passport(
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory [default: out/<history name>]."),
 ) -> None:
     """Estimate SOH, resistance, cycles and thermal stress from BMS histories; write battery passports."""
-    from slopt.fleet.passport import ingest_history, passport_record, write_passport
+    from slopt.fleet.passport import ingest_history, passport_record, plausibility_warnings, write_passport
 
     if nominal_ah is not None and not (np.isfinite(nominal_ah) and nominal_ah > 0):
         raise InstanceError.at(None, "--nominal-ah", nominal_ah, "must be > 0")
@@ -177,6 +177,8 @@ def passport(
                   f(r["efc"], 1), f(r["t_max_c"], 1), f(r["hours_above_45c"], 1), escape(hist),
                   escape(", ".join(r["quality_flags"] or [])))
     console.print(t)
+    for line in plausibility_warnings(summary):
+        console.print(escape(f"warning: {line}"))
     from slopt.report import atomic_write_text
 
     out_dir = out if out is not None else Path("out") / history.stem

@@ -64,6 +64,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -71,14 +72,14 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from slopt.battery.aging import Woehler, arrhenius_factor, equivalent_full_cycles
+from slopt.battery.aging import Woehler, arrhenius_factor, rainflow_cycles
 from slopt.errors import InstanceError
 from slopt.report import atomic_write_text
 
 __all__ = [
     "HISTORY_COLUMNS", "PASSPORT_SCHEMA", "PASSPORT_KEYS", "IngestOptions", "SynthProfile",
     "read_history", "ingest_history", "to_fleet_table", "passport_record", "write_passport", "read_passport",
-    "synthesize_history",
+    "synthesize_history", "plausibility_warnings",
 ]
 
 HISTORY_COLUMNS = ("battery_id", "time", "voltage_v", "current_a", "temperature_c", "soc")
@@ -132,7 +133,15 @@ class IngestOptions:
     soc_jump_pu : float
         An SOC change between two consecutive samples that differs by more than this from the
         coulomb count (``I dt / C``, with the capacity of a first pass) is a jump
-        (recalibration or fault); swings containing one are not used.
+        (recalibration or fault); swings containing one are not used. A jump followed at once by
+        one back is a spike: that sample is replaced by the coulomb count.
+    noise_k : float
+        The turning-point hysteresis is ``max(soc_hysteresis_pu, noise_k * sigma + quantum)``
+        with the SOC's measured white-noise ``sigma`` and logging quantum.
+    soh_tolerance : float
+        A measured SOH up to ``1 + soh_tolerance`` is kept (flag ``soh_above_rated``: new cells
+        often hold a few percent more than their rated, guaranteed-minimum capacity); above it the
+        SOH is refused (NaN, flag ``soh_implausible``: the rated capacity, or the data, is wrong).
     voltage_range_v, temperature_range_c : tuple of float
         Plausible sensor ranges; readings outside are counted as sensor faults and masked.
     """
@@ -149,6 +158,8 @@ class IngestOptions:
     t_ref_c: float = 25.0
     woehler: Woehler | None = None
     soc_jump_pu: float = 0.1
+    noise_k: float = 5.0
+    soh_tolerance: float = 0.05
     voltage_range_v: tuple = (0.0, 1500.0)
     temperature_range_c: tuple = (-40.0, 100.0)
 
@@ -167,6 +178,10 @@ class IngestOptions:
             raise ValueError(f"IngestOptions.n_periods must be an integer >= 3, got {self.n_periods}")
         if not self.soc_jump_pu > 0.0:
             raise ValueError(f"IngestOptions.soc_jump_pu must be > 0, got {self.soc_jump_pu}")
+        if not (math.isfinite(self.noise_k) and self.noise_k >= 0.0):
+            raise ValueError(f"IngestOptions.noise_k must be >= 0, got {self.noise_k}")
+        if not (math.isfinite(self.soh_tolerance) and 0.0 <= self.soh_tolerance <= 0.5):
+            raise ValueError(f"IngestOptions.soh_tolerance must be in [0, 0.5], got {self.soh_tolerance}")
 
 
 # --------------------------------------------------------------------------- reading and validation
@@ -193,14 +208,18 @@ def _load_table(source) -> tuple[pd.DataFrame, _Where]:
     path = Path(source)
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
-            header = next(csv.reader(fh), [])
+            first = fh.readline()
+        sep = ";" if first.count(";") > first.count(",") else ","
+        header = next(csv.reader([first], delimiter=sep), [])
         names = [h.strip().lower() for h in header]
         if not any(names):
             raise pd.errors.EmptyDataError
         _check_header(names, None, path)
-        text_cols = {h: str for h, n in zip(header, names) if n in ("battery_id", "time", "chemistry")}
-        df = pd.read_csv(path, dtype=text_cols, skip_blank_lines=False, skipinitialspace=True,
-                         encoding="utf-8-sig")
+        # every cell as text, converted column by column below: no dtype guessing, no warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                             skipinitialspace=True, encoding="utf-8-sig", low_memory=False)
     except FileNotFoundError:
         raise InstanceError.at(path, "file", str(path), "no such file") from None
     except OSError as e:
@@ -213,7 +232,11 @@ def _load_table(source) -> tuple[pd.DataFrame, _Where]:
         msg = " ".join(str(e).split())
         raise InstanceError.at(path, "file", str(path), f"not a readable CSV file ({msg})") from None
     df.columns = names
-    blank = df.isna().all(axis=1).to_numpy()
+    if sep == ";":                    # a ';'-separated export writes decimal commas: 52,1 -> 52.1
+        for c in df.columns:
+            if c not in ("battery_id", "time", "chemistry"):
+                df[c] = df[c].str.replace(",", ".", regex=False)
+    blank = _is_missing(df.to_numpy(dtype=object).ravel()).reshape(df.shape).all(axis=1)
     lines = np.flatnonzero(~blank) + 2  # the header is line 1
     df = df.loc[~blank].reset_index(drop=True)
     if len(df) == 0:
@@ -264,11 +287,14 @@ def _numeric(df: pd.DataFrame, col: str, where: _Where, allow_missing: bool) -> 
         bad_text = nan & ~missing
         if bad_text.any():
             k = int(np.argmax(bad_text))
-            raise where.error(k, col, _cell(s, k), "not a number")
+            v = _cell(s, k)
+            comma = isinstance(v, str) and _is_number(v.replace(",", ".", 1)) and v.count(",") == 1
+            raise where.error(k, col, v, "not a number" + ("; a decimal comma? use '.' (or ';' as the separator)"
+                                                           if comma else ""))
     inf = np.isinf(x)
     if inf.any():
         k = int(np.argmax(inf))
-        raise where.error(k, col, _cell(s, k), "not a finite number")
+        raise where.error(k, col, x[k], "not a finite number")
     if not allow_missing and missing.any():
         k = int(np.argmax(missing))
         raise where.error(k, col, _cell(s, k), "missing value")
@@ -367,17 +393,10 @@ def read_history(source) -> pd.DataFrame:
         k = int(np.argmax(bad))
         pct = np.mean(soc > 1.0) > 0.5 and np.all(soc <= 100.0)
         hint = "; soc is a fraction, not percent" if pct else ""
-        raise where.error(k, "soc", df["soc"].iloc[k], f"outside [0, 1]{hint}")
+        raise where.error(k, "soc", float(soc[k]), f"outside [0, 1]{hint}")
 
     codes, _ = pd.factorize(bid)
-    order = np.argsort(codes, kind="stable")
-    same = codes[order][1:] == codes[order][:-1]
-    back = same & (np.diff(t_s[order]) <= 0.0)
-    if back.any():
-        j = int(np.argmax(back))
-        k, prev = int(order[j + 1]), int(order[j])
-        raise where.error(k, "time", df["time"].iloc[k],
-                          f"not after the previous sample of battery {bid[k]!r} (row {prev + 1})")
+    order, drop, reordered = _time_order(codes, t_s, bid, df, data, where)
 
     out = pd.DataFrame({"battery_id": bid, "t_s": t_s, **data})
     out["time"] = pd.to_datetime(np.round(t_s * 1e9).astype(np.int64), utc=True)
@@ -393,16 +412,49 @@ def read_history(source) -> pd.DataFrame:
             vals = pd.Series(_numeric(df, c, where, allow_missing=True))
             if (vals <= 0).any():
                 k = int(np.argmax((vals <= 0).to_numpy()))
-                raise where.error(k, c, df[c].iloc[k], "must be > 0")
+                raise where.error(k, c, float(vals.iloc[k]), "must be > 0")
         out[c] = vals
         first = vals.groupby(codes).transform("first")
         change = vals.notna() & first.notna() & (vals != first)
         if change.any():
             k = int(np.argmax(change.to_numpy()))
-            raise where.error(k, c, df[c].iloc[k], f"differs from the first value of battery {bid[k]!r}")
+            raise where.error(k, c, _cell(df[c], k), f"differs from the first value of battery {bid[k]!r}")
     cols = ["battery_id", "time", "t_s", "voltage_v", "current_a", "temperature_c", "soc"]
     cols += [c for c in _OPTIONAL_COLUMNS if c in out.columns] + ["row"]
-    return out.iloc[order][cols].reset_index(drop=True)
+    out = out.iloc[order[~drop[order]]][cols].reset_index(drop=True)
+    dup = pd.Series(bid[drop]).value_counts()
+    out.attrs["duplicate_rows"] = {str(b): int(n) for b, n in dup.items()}
+    out.attrs["reordered"] = sorted(reordered)
+    return out
+
+
+def _time_order(codes, t_s, bid, df, data: dict, where: _Where):
+    """Order by battery (first appearance), then time; find exact duplicate rows and reordering.
+
+    Returns the order, a mask of rows to drop (later copies of an identical row) and the batteries
+    whose rows were not in time order. Two rows of one battery at one time with different values
+    are an error.
+    """
+    order = np.lexsort((np.arange(codes.size), t_s, codes))
+    o_codes, o_t = codes[order], t_s[order]
+    same = (o_codes[1:] == o_codes[:-1]) & (o_t[1:] == o_t[:-1])
+    drop = np.zeros(codes.size, bool)
+    if same.any():
+        j = np.flatnonzero(same)
+        a, b = order[j], order[j + 1]                          # b is the later row of the pair
+        equal = np.ones(j.size, bool)
+        for x in data.values():
+            equal &= (x[a] == x[b]) | (np.isnan(x[a]) & np.isnan(x[b]))
+        if not equal.all():
+            k = int(np.argmin(np.where(equal, np.iinfo(np.int64).max, b)))
+            ka, kb = int(a[k]), int(b[k])
+            raise where.error(kb, "time", df["time"].iloc[kb], f"same time as row {ka + 1} of battery {bid[kb]!r} "
+                                                               "with different values")
+        drop[b] = True
+    in_file = np.argsort(codes, kind="stable")
+    back = (codes[in_file][1:] == codes[in_file][:-1]) & (np.diff(t_s[in_file]) < 0.0)
+    reordered = set(bid[in_file[1:][back]].tolist())
+    return order, drop, reordered
 
 
 # --------------------------------------------------------------------------- estimators
@@ -475,111 +527,216 @@ def _woehler_for(chemistry, opts: IngestOptions) -> Woehler:
         return Woehler.LFP
 
 
-def _estimate(g: pd.DataFrame, nominal_ah: float, nominal_v: float, chemistry, opts: IngestOptions) -> dict:
-    """All estimates of one battery (``g``: its rows of :func:`read_history`)."""
+@dataclass
+class _Samples:
+    """One battery's samples with sensor faults masked, and its sampling bookkeeping."""
+
+    t: np.ndarray
+    v: np.ndarray
+    i: np.ndarray
+    temp: np.ndarray
+    soc: np.ndarray
+    dt: np.ndarray
+    sample_s: float
+    gap: np.ndarray
+    w: np.ndarray              # seconds that count (zero-order hold of sample k over [t_k, t_k+1))
+    counts: dict
+
+
+def _samples(g: pd.DataFrame, opts: IngestOptions) -> _Samples:
     t = g["t_s"].to_numpy(float)
     v = g["voltage_v"].to_numpy(float).copy()
-    i = g["current_a"].to_numpy(float)
     temp = g["temperature_c"].to_numpy(float).copy()
-    soc = g["soc"].to_numpy(float)
-    n = t.size
-    flags: list[str] = []
-
-    v_missing = int(np.isnan(v).sum())
-    t_missing = int(np.isnan(temp).sum())
+    counts = {"voltage_missing": int(np.isnan(v).sum()), "temperature_missing": int(np.isnan(temp).sum())}
     with np.errstate(invalid="ignore"):
         v_bad = ~np.isnan(v) & ((v <= opts.voltage_range_v[0]) | (v > opts.voltage_range_v[1]))
         t_bad = ~np.isnan(temp) & ((temp < opts.temperature_range_c[0]) | (temp > opts.temperature_range_c[1]))
     v[v_bad] = np.nan
     temp[t_bad] = np.nan
-
+    counts.update(voltage_out_of_range=int(v_bad.sum()), temperature_out_of_range=int(t_bad.sum()))
     dt = np.diff(t)
-    sample_s = float(np.median(dt)) if n > 1 else math.nan
-    gap = dt > opts.gap_factor * sample_s if n > 1 else np.zeros(0, bool)
-    w = np.where(gap, 0.0, dt)  # seconds that count (zero-order hold of sample k over [t_k, t_k+1))
-    q_ah = np.concatenate(([0.0], np.cumsum(i[:-1] * w) / 3600.0))
+    sample_s = float(np.median(dt)) if t.size > 1 else math.nan
+    gap = dt > opts.gap_factor * sample_s if t.size > 1 else np.zeros(0, bool)
+    return _Samples(t=t, v=v, i=g["current_a"].to_numpy(float), temp=temp, soc=g["soc"].to_numpy(float), dt=dt,
+                    sample_s=sample_s, gap=gap, w=np.where(gap, 0.0, dt), counts=counts)
 
-    # ---- coulomb counting over full swings
-    piv = _turning_points(soc, opts.soc_hysteresis_pu)
-    a, b = piv[:-1], piv[1:]
-    dsoc, dq = soc[b] - soc[a], q_ah[b] - q_ah[a]
-    swing = (np.abs(dsoc) >= opts.min_swing_pu) & (np.abs(dq) > 0.0)
 
-    def legs(bad: np.ndarray):
+def _soc_noise(soc: np.ndarray) -> tuple[float, float]:
+    """White-noise sigma of the logged SOC and its quantum (the logging resolution).
+
+    sigma: ``1.4826 * MAD(second differences) / sqrt(6)`` (a second difference of white noise has
+    variance ``6 sigma^2``; it cancels the constant-current ramps, and the MAD ignores the few
+    corners and spikes). Quantum: the coarsest ``10^-k`` (k = 1..6) that every value is a
+    multiple of, else 0.
+    """
+    d2 = np.diff(soc, 2)
+    sigma = float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / math.sqrt(6.0)) if d2.size else 0.0
+    quantum = 0.0
+    for k in range(1, 7):
+        x = soc * 10.0 ** k
+        if np.all(np.abs(x - np.round(x)) < 1e-6):
+            quantum = 10.0 ** -k
+            break
+    return sigma, quantum
+
+
+@dataclass
+class _Swings:
+    """Coulomb counting over monotone SOC swings (see :func:`_capacity`)."""
+
+    capacity_ah: float
+    cap: np.ndarray            # capacity per used swing (Ah)
+    mid: np.ndarray            # mid time of each used swing (s)
+    sign: float                # +1, or -1 when the current sign is inverted
+    q_ah: np.ndarray           # cumulative charge, sign-corrected (Ah)
+    soc: np.ndarray            # SOC with spikes replaced by the coulomb count
+    piv: np.ndarray            # turning points of that SOC
+    jump: np.ndarray           # SOC steps the coulomb count does not explain (per interval)
+    n_spikes: int
+    sigma: float
+    hysteresis: float
+
+
+def _legs_capacity(s_soc, q, a, b) -> np.ndarray:
+    """Capacity per leg ``[a, b]`` (Ah): the inverse slope of the least-squares line of SOC on charge
+    over the leg's samples (uses every sample, so SOC noise averages out instead of biasing the
+    end points)."""
+    qc = q - np.mean(q)
+    cs = lambda x: np.concatenate(([0.0], np.cumsum(x)))
+    S1, Sq, Ss, Sqq, Sqs = (cs(x) for x in (np.ones_like(qc), qc, s_soc, qc * qc, qc * s_soc))
+    seg = lambda S: S[b + 1] - S[a]
+    n, sq, ss, sqq, sqs = seg(S1), seg(Sq), seg(Ss), seg(Sqq), seg(Sqs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = (n * sqs - sq * ss) / (n * sqq - sq * sq)
+    return np.abs(1.0 / slope)
+
+
+def _capacity(s: _Samples, opts: IngestOptions, flags: list) -> _Swings:
+    """Capacity by coulomb counting over monotone swings, the current sign, SOC spikes and jumps.
+
+    Pass 1 (legs that cross no logging gap, end-point ratios) gives a first capacity and the
+    current sign. An SOC step the coulomb count does not explain by more than ``soc_jump_pu`` is a
+    jump; a jump straight back at the next sample makes the sample a spike, which is replaced by
+    the coulomb count (flag ``soc_spikes``) and so counts in no swing and no cycle. Pass 2 finds
+    the swings of the cleaned SOC, skips legs with a gap or a jump, and fits each leg.
+    """
+    sigma, quantum = _soc_noise(s.soc)
+    h = max(opts.soc_hysteresis_pu, opts.noise_k * sigma + quantum)
+    q_raw = np.concatenate(([0.0], np.cumsum(s.i[:-1] * s.w) / 3600.0))
+
+    def swings(soc, bad):
+        piv = _turning_points(soc, h)
+        a, b = piv[:-1], piv[1:]
+        dsoc, dq = soc[b] - soc[a], q_raw[b] - q_raw[a]
         cum = np.concatenate(([0], np.cumsum(bad)))
-        use = swing & (cum[b] == cum[a])
-        return use, np.abs(dq[use]) / np.abs(dsoc[use])
+        use = (np.abs(dsoc) >= opts.min_swing_pu) & (np.abs(dq) > 0.0) & (cum[b] == cum[a])
+        return piv, a[use], b[use], dsoc[use], dq[use]
 
-    # pass 1 (gaps only) gives the capacity and current sign that define an SOC jump: an SOC
-    # step the coulomb count does not explain (recalibration or fault); pass 2 drops legs with one
-    use, cap = legs(gap)
+    piv, a, b, dsoc, dq = swings(s.soc, s.gap)
     sign = 1.0
-    if use.any() and np.mean(np.sign(dq[use]) == np.sign(dsoc[use])) < 0.5:
+    if a.size and np.mean(np.sign(dq) == np.sign(dsoc)) < 0.5:
         flags.append("current_sign_inverted")
         sign = -1.0
-    expected = sign * i[:-1] * w / (3600.0 * np.median(cap)) if cap.size else 0.0
-    jump = (np.abs(np.diff(soc) - expected) > opts.soc_jump_pu) & ~gap
-    use, cap = legs(gap | jump)
-    mid = 0.5 * (t[a[use]] + t[b[use]])
-    capacity_ah = float(np.median(cap)) if cap.size else math.nan
+    c1 = float(np.median(np.abs(dq / dsoc))) if a.size else math.nan
+    expected = sign * s.i[:-1] * s.w / (3600.0 * c1) if np.isfinite(c1) else np.zeros(s.dt.size)
+    soc = s.soc.copy()
+    r = np.diff(soc) - expected
+    jump = (np.abs(r) > opts.soc_jump_pu) & ~s.gap
+    spike = np.flatnonzero(jump[:-1] & jump[1:] & (np.sign(r[:-1]) != np.sign(r[1:]))) + 1
+    if spike.size:
+        soc[spike] = np.clip(soc[spike - 1] + expected[spike - 1], 0.0, 1.0)
+        flags.append("soc_spikes")
+        jump = (np.abs(np.diff(soc) - expected) > opts.soc_jump_pu) & ~s.gap
+    piv, a, b, dsoc, dq = swings(soc, s.gap | jump)
+    cap = _legs_capacity(soc, sign * q_raw, a, b) if a.size else np.zeros(0)
+    ok = np.isfinite(cap) & (cap > 0)
+    a, b, cap = a[ok], b[ok], cap[ok]
     if not cap.size:
         flags.append("no_full_swing")
+    return _Swings(capacity_ah=float(np.median(cap)) if cap.size else math.nan, cap=cap,
+                   mid=0.5 * (s.t[a] + s.t[b]), sign=sign, q_ah=sign * q_raw, soc=soc, piv=piv, jump=jump,
+                   n_spikes=int(spike.size), sigma=sigma, hysteresis=h)
 
-    # ---- resistance at current steps, corrected for the drift of the previous interval:
-    # when the current was steady over the interval before the step, that interval's voltage
-    # change (OCV and polarisation drift) is subtracted: R = (dV_k - dV_k-1) / dI_k
-    di, dv = np.diff(i), np.diff(v)
-    p99 = float(np.quantile(np.abs(i), 0.99)) if n else 0.0
+
+def _resistance(s: _Samples, sw: _Swings, opts: IngestOptions, flags: list):
+    """``R = dV/dI`` at current steps of the sign-corrected current, drift-corrected (module doc)."""
+    i = sw.sign * s.i
+    di, dv = np.diff(i), np.diff(s.v)
+    p99 = float(np.quantile(np.abs(i), 0.99)) if i.size else 0.0
     thr = opts.step_min_a if opts.step_min_a is not None else opts.step_fraction * p99
-    step = (np.abs(di) >= thr) & (np.abs(di) > 0.0) & ~gap & np.isfinite(dv)
-    prev_dv, prev_di, prev_gap = np.full(dv.shape, np.nan), np.full(di.shape, np.inf), np.ones(gap.shape, bool)
-    prev_dv[1:], prev_di[1:], prev_gap[1:] = dv[:-1], di[:-1], gap[:-1]
+    step = (np.abs(di) >= thr) & (np.abs(di) > 0.0) & ~s.gap & np.isfinite(dv)
+    prev_dv, prev_di, prev_gap = np.full(dv.shape, np.nan), np.full(di.shape, np.inf), np.ones(s.gap.shape, bool)
+    prev_dv[1:], prev_di[1:], prev_gap[1:] = dv[:-1], di[:-1], s.gap[:-1]
     prev_ok = ~prev_gap & np.isfinite(prev_dv) & (np.abs(prev_di) <= 0.1 * np.abs(di))
     dv_corr = np.where(prev_ok, dv - np.where(prev_ok, prev_dv, 0.0), dv)
     r_steps = 1000.0 * dv_corr[step] / di[step]
-    t_steps = t[1:][step]
-    r_mohm = float(np.median(r_steps)) if r_steps.size else math.nan
-    r_iqr = float(np.subtract(*np.quantile(r_steps, [0.75, 0.25]))) if r_steps.size else math.nan
+    if r_steps.size and not np.isfinite(sw.capacity_ah) and np.median(r_steps) < 0:
+        flags.append("current_sign_inverted")          # no swing to tell: the voltage response tells
+        r_steps = -r_steps
     if not r_steps.size:
         flags.append("no_current_steps")
+    return r_steps, s.t[1:][step], float(thr)
 
-    # ---- SOH history over equal spans of time
+
+def _cycles(s: _Samples, sw: _Swings, woehler: Woehler, flags: list):
+    """Equivalent full cycles from the coulomb count between the SOC's turning points.
+
+    The SOC only says where the turning points are; the depth of each leg is the charge moved over
+    it divided by the capacity, so SOC noise and spikes, which move no charge, add no cycles.
+    Without a capacity, the SOC values themselves are counted (flag ``efc_from_soc``).
+    """
+    if np.isfinite(sw.capacity_ah) and sw.piv.size >= 2:
+        x = sw.q_ah[sw.piv] / sw.capacity_ah
+    else:
+        x = sw.soc[sw.piv]
+        if sw.piv.size >= 2:
+            flags.append("efc_from_soc")
+    cum = np.concatenate(([0.0], np.cumsum(np.abs(np.diff(x))))) / 2.0       # k = 1: half the variation
+    if x.size >= 2:
+        rf = rainflow_cycles(x)
+        efc_w = float(np.dot(rf["count"], np.minimum(rf["range"], 1.0) ** woehler.k))
+    else:
+        efc_w = 0.0
+    return float(cum[-1]), efc_w, cum
+
+
+def _soh_history(s: _Samples, sw: _Swings, r_steps, t_steps, cum_efc, nominal_ah: float, opts: IngestOptions,
+                 flags: list) -> tuple[list, float, float]:
+    """Capacity, SOH and R per equal time span; least-squares fade per year and per 1000 EFC."""
+    t = s.t
     edges = np.linspace(t[0], t[-1], opts.n_periods + 1)
-    per_leg = np.clip(np.searchsorted(edges, mid, side="right") - 1, 0, opts.n_periods - 1)
+    per_leg = np.clip(np.searchsorted(edges, sw.mid, side="right") - 1, 0, opts.n_periods - 1)
     per_step = np.clip(np.searchsorted(edges, t_steps, side="right") - 1, 0, opts.n_periods - 1)
-    # cumulative k = 1 equivalent full cycles (half the SOC variation of the turning points)
-    cum_efc = np.concatenate(([0.0], np.cumsum(np.abs(np.diff(soc[piv]))))) / 2.0
     history = []
     for p in range(opts.n_periods):
         sel = per_leg == p
-        c = float(np.median(cap[sel])) if sel.any() else math.nan
-        date_s = float(np.mean(mid[sel])) if sel.any() else 0.5 * (edges[p] + edges[p + 1])
+        c = float(np.median(sw.cap[sel])) if sel.any() else math.nan
+        date_s = float(np.mean(sw.mid[sel])) if sel.any() else 0.5 * (edges[p] + edges[p + 1])
         rs = r_steps[per_step == p]
         history.append({
             "date": _iso(date_s), "days": (date_s - t[0]) / 86400.0,
-            "efc": float(np.interp(date_s, t[piv], cum_efc)),
+            "efc": float(np.interp(date_s, t[sw.piv], cum_efc)) if sw.piv.size else 0.0,
             "soh": c / nominal_ah if nominal_ah > 0 else math.nan,
             "capacity_ah": c, "r0_mohm": float(np.median(rs)) if rs.size else math.nan,
             "n_swings": int(sel.sum()),
         })
-    if any(h["n_swings"] == 0 for h in history) and cap.size:
+    if any(h["n_swings"] == 0 for h in history) and sw.cap.size:
         flags.append("period_without_swing")
+    for h in history:                                  # refused as in _plausible
+        if h["soh"] > 1.0 + opts.soh_tolerance:
+            h["soh"] = math.nan
     hs = np.array([[h["days"], h["efc"], h["soh"]] for h in history if np.isfinite(h["soh"])]).reshape(-1, 3)
     fade_per_year = (-float(np.polyfit(hs[:, 0] / 365.25, hs[:, 2], 1)[0])
                      if hs.shape[0] >= 2 and np.ptp(hs[:, 0]) > 0 else math.nan)
-    trend_pp_per_kefc = (-float(np.polyfit(hs[:, 1] / 1000.0, 100.0 * hs[:, 2], 1)[0])
-                         if hs.shape[0] >= 2 and np.ptp(hs[:, 1]) > 0 else math.nan)
+    trend = (-float(np.polyfit(hs[:, 1] / 1000.0, 100.0 * hs[:, 2], 1)[0])
+             if hs.shape[0] >= 2 and np.ptp(hs[:, 1]) > 0 else math.nan)
+    return history, fade_per_year, trend
 
-    # ---- cycles
-    soc_tp = soc[piv]
-    woehler = _woehler_for(chemistry, opts)
-    efc = equivalent_full_cycles(soc_tp, _THROUGHPUT) if soc_tp.size >= 2 else 0.0
-    efc_w = equivalent_full_cycles(soc_tp, woehler) if soc_tp.size >= 2 else 0.0
-    throughput_ah = float(np.sum(np.abs(i[:-1]) * w) / 3600.0)
-    energy_kwh = float(np.nansum(np.abs(i[:-1] * v[:-1]) * w) / 3.6e6)
 
-    # ---- thermal stress (temperature of sample k held over [t_k, t_k+1))
-    tk, wk = temp[:-1], w
+def _thermal(s: _Samples, opts: IngestOptions) -> dict:
+    """Temperature statistics (temperature of sample k held over [t_k, t_k+1))."""
+    temp, n = s.temp, s.t.size
+    tk, wk = temp[:-1], s.w
     ok = np.isfinite(tk)
     hours_valid = float(np.sum(wk[ok]) / 3600.0)
     thermal = {
@@ -595,14 +752,16 @@ def _estimate(g: pd.DataFrame, nominal_ah: float, nominal_v: float, chemistry, o
     equiv_h = float(np.sum(af * wk[ok]) / 3600.0)
     thermal["arrhenius_equiv_h"] = equiv_h
     thermal["arrhenius_mean_factor"] = equiv_h / hours_valid if hours_valid > 0 else math.nan
+    return thermal
 
-    n_gaps = int(gap.sum())
+
+def _quality(s: _Samples, sw: _Swings, flags: list) -> dict:
+    n_gaps = int(s.gap.sum())
     quality = {
-        "n_gaps": n_gaps, "gap_h": float(np.sum(dt[gap]) / 3600.0),
-        "max_gap_h": float(np.max(dt[gap]) / 3600.0) if n_gaps else 0.0,
-        "voltage_missing": v_missing, "temperature_missing": t_missing,
-        "voltage_out_of_range": int(v_bad.sum()), "temperature_out_of_range": int(t_bad.sum()),
-        "soc_jumps": int(jump.sum()),
+        "n_gaps": n_gaps, "gap_h": float(np.sum(s.dt[s.gap]) / 3600.0),
+        "max_gap_h": float(np.max(s.dt[s.gap]) / 3600.0) if n_gaps else 0.0,
+        **s.counts, "soc_jumps": int(sw.jump.sum()), "soc_spikes": sw.n_spikes,
+        "soc_noise_pu": sw.sigma, "soc_hysteresis_pu": sw.hysteresis,
     }
     for key, flag in (("n_gaps", "gaps"), ("voltage_missing", "voltage_dropouts"),
                       ("temperature_missing", "temperature_dropouts"),
@@ -610,24 +769,58 @@ def _estimate(g: pd.DataFrame, nominal_ah: float, nominal_v: float, chemistry, o
                       ("temperature_out_of_range", "temperature_sensor_fault"), ("soc_jumps", "soc_jumps")):
         if quality[key]:
             flags.append(flag)
-    if n < 2:
+    if s.t.size < 2:
         flags.append("too_few_samples")
+    return quality
 
+
+def _plausible(capacity_ah: float, nominal_ah: float, r_mohm: float, opts: IngestOptions, flags: list):
+    """SOH and R0 a passport may state: an SOH above ``1 + soh_tolerance`` (the rated capacity is
+    wrong, or the data) and an R0 <= 0 are refused (NaN) and flagged; SOH in (1, 1 + tolerance] is
+    kept and flagged ``soh_above_rated``."""
+    soh = capacity_ah / nominal_ah if nominal_ah > 0 else math.nan
+    if soh > 1.0 + opts.soh_tolerance:                  # the SOH history is refused with it
+        flags.append("soh_implausible")
+        soh = math.nan
+    elif soh > 1.0:
+        flags.append("soh_above_rated")
+    if r_mohm <= 0.0:
+        flags.append("resistance_implausible")
+        r_mohm = math.nan
+    return soh, r_mohm
+
+
+def _estimate(g: pd.DataFrame, nominal_ah: float, nominal_v: float, chemistry, opts: IngestOptions) -> dict:
+    """All estimates of one battery (``g``: its rows of :func:`read_history`)."""
+    flags: list[str] = []
+    s = _samples(g, opts)
+    t, n = s.t, s.t.size
+    sw = _capacity(s, opts, flags)
+    r_steps, t_steps, thr = _resistance(s, sw, opts, flags)
+    r_raw = float(np.median(r_steps)) if r_steps.size else math.nan
+    woehler = _woehler_for(chemistry, opts)
+    efc, efc_w, cum_efc = _cycles(s, sw, woehler, flags)
+    history, fade_per_year, trend = _soh_history(s, sw, r_steps, t_steps, cum_efc, nominal_ah, opts, flags)
+    thermal = _thermal(s, opts)
+    quality = _quality(s, sw, flags)
+    soh, r_mohm = _plausible(sw.capacity_ah, nominal_ah, r_raw, opts, flags)
+    i = sw.sign * s.i
     return {
         "start": pd.Timestamp(_iso(t[0])), "end": pd.Timestamp(_iso(t[-1])), "n_samples": n,
-        "duration_h": float((t[-1] - t[0]) / 3600.0), "sample_s": sample_s,
-        "capacity_ah": capacity_ah,
-        "capacity_kwh": capacity_ah * nominal_v / 1000.0,
-        "soh": capacity_ah / nominal_ah if nominal_ah > 0 else math.nan,
-        "n_swings": int(cap.size),
-        "capacity_iqr_ah": float(np.subtract(*np.quantile(cap, [0.75, 0.25]))) if cap.size else math.nan,
-        "r0_mohm": r_mohm, "r0_iqr_mohm": r_iqr, "n_steps": int(r_steps.size), "step_min_a": float(thr),
-        "efc": float(efc), "efc_woehler": float(efc_w), "woehler_k": woehler.k,
-        "woehler_n100": woehler.n100_cycles,
-        "throughput_ah": throughput_ah, "energy_throughput_kwh": energy_kwh,
+        "duration_h": float((t[-1] - t[0]) / 3600.0), "sample_s": s.sample_s,
+        "capacity_ah": sw.capacity_ah, "capacity_kwh": sw.capacity_ah * nominal_v / 1000.0,
+        "soh": soh, "soh_measured": sw.capacity_ah / nominal_ah if nominal_ah > 0 else math.nan,
+        "n_swings": int(sw.cap.size),
+        "capacity_iqr_ah": float(np.subtract(*np.quantile(sw.cap, [0.75, 0.25]))) if sw.cap.size else math.nan,
+        "r0_mohm": r_mohm, "r0_measured_mohm": r_raw,
+        "r0_iqr_mohm": float(np.subtract(*np.quantile(r_steps, [0.75, 0.25]))) if r_steps.size else math.nan,
+        "n_steps": int(r_steps.size), "step_min_a": thr,
+        "efc": efc, "efc_woehler": efc_w, "woehler_k": woehler.k, "woehler_n100": woehler.n100_cycles,
+        "throughput_ah": float(np.sum(np.abs(i[:-1]) * s.w) / 3600.0),
+        "energy_throughput_kwh": float(np.nansum(np.abs(i[:-1] * s.v[:-1]) * s.w) / 3.6e6),
         **thermal,
         "soh_fade_pu_per_year": fade_per_year,
-        "degradation_trend": trend_pp_per_kefc,
+        "degradation_trend": trend,
         "soh_history": history,
         **quality,
         "quality_flags": flags,
@@ -694,8 +887,11 @@ def ingest_history(source, nominal_ah=None, *, nominal_v=None, fleet: pd.DataFra
                                    "missing column 'battery_id'")
         fl = fleet.assign(battery_id=fleet["battery_id"].astype(str)).drop_duplicates("battery_id").set_index("battery_id")
     rows = []
+    dup, reordered = hist.attrs.get("duplicate_rows", {}), set(hist.attrs.get("reordered", ()))
     for bid, g in hist.groupby("battery_id", sort=False):
-        flags = []
+        flags = ["rows_reordered"] if bid in reordered else []
+        if dup.get(bid):
+            flags.append("duplicate_rows")
         chem = _first(g, "chemistry")
         if chem is None and fl is not None and "chemistry" in fl.columns and bid in fl.index:
             chem = fl.at[bid, "chemistry"] if pd.notna(fl.at[bid, "chemistry"]) else None
@@ -716,9 +912,25 @@ def ingest_history(source, nominal_ah=None, *, nominal_v=None, fleet: pd.DataFra
             flags.append("nominal_unknown")
         est = _estimate(g, qnom if np.isfinite(qnom) else 0.0, vnom, chem, opts)
         est["quality_flags"] = flags + est["quality_flags"]
+        est["duplicate_rows"] = int(dup.get(bid, 0))
         rows.append({"battery_id": bid, "chemistry": chem, "nominal_ah": qnom, "nominal_v": vnom,
                      "nominal_kwh": qnom * vnom / 1000.0, **est})
     return pd.DataFrame(rows)
+
+
+def plausibility_warnings(summary: pd.DataFrame) -> list[str]:
+    """One line per refused or doubtful estimate of :func:`ingest_history`, for the user."""
+    out = []
+    for _, r in summary.iterrows():
+        flags, bid = r.get("quality_flags") or [], r["battery_id"]
+        if "soh_implausible" in flags:
+            out.append(f"{bid}: measured SOH {r['soh_measured']:.3f} is above the rated capacity "
+                       f"{r['nominal_ah']:g} Ah by more than the tolerance: SOH refused (is the rated capacity right?)")
+        elif "soh_above_rated" in flags:
+            out.append(f"{bid}: SOH {r['soh']:.3f} is above 1 (within the tolerance; entered as 1.0 in a fleet table)")
+        if "resistance_implausible" in flags:
+            out.append(f"{bid}: measured R0 {r['r0_measured_mohm']:.1f} mOhm is not positive: R0 refused")
+    return out
 
 
 def _is_read(source) -> bool:
@@ -750,6 +962,11 @@ def to_fleet_table(summary: pd.DataFrame, r_new_mohm=None) -> pd.DataFrame:
     ``accelerated`` is ``degradation_trend >= 1.6 x`` the chemistry's reference trend (the
     smallest acceleration factor of the synthetic fleet). Unknown values stay NaN.
 
+    The passport's refusals carry over: a refused SOH (above ``1 + soh_tolerance``) or R0
+    (``<= 0``) is NaN, so :class:`slopt.fleet.Fleet` refuses the row with a one-line error; an SOH
+    within the tolerance above 1 is entered as 1.0. ``passport_ok`` says whether SOH and R0 are
+    both usable, and ``passport_flags`` lists the passport's data-quality flags (``;``-separated).
+
     Parameters
     ----------
     summary : pandas.DataFrame
@@ -768,13 +985,15 @@ def to_fleet_table(summary: pd.DataFrame, r_new_mohm=None) -> pd.DataFrame:
     r_new = np.array([_lookup(r_new_mohm, b) for b in summary["battery_id"]])
     r_new = np.where(np.isfinite(r_new), r_new, [p.r_new_mohm for p in params])
     r0 = summary["r0_mohm"].to_numpy(float)
+    r0 = np.where(r0 > 0, r0, np.nan)                  # never a non-positive resistance
+    soh = summary["soh"].to_numpy(float)
     trend = np.maximum(summary["degradation_trend"].to_numpy(float), 0.0)  # no measurable fade: 0; NaN stays
     ref = np.array([p.trend_ref_pp_per_kefc for p in params])
     return pd.DataFrame({
         "battery_id": summary["battery_id"].astype(str).to_numpy(dtype=object),
         "chemistry": np.array([c if c else s for c, s in zip(chem, summary["chemistry"])], dtype=object),
         "nominal_kwh": summary["nominal_kwh"].to_numpy(float),
-        "soh": summary["soh"].to_numpy(float),
+        "soh": np.minimum(soh, 1.0),
         "r0_mohm": r0,
         "r_growth": np.maximum(r0 / r_new - 1.0, 0.0),
         "t_min_c": summary["t_min_c"].to_numpy(float),
@@ -782,6 +1001,10 @@ def to_fleet_table(summary: pd.DataFrame, r_new_mohm=None) -> pd.DataFrame:
         "cycle_count": summary["efc"].to_numpy(float),
         "degradation_trend": trend,
         "accelerated": np.nan_to_num(trend, nan=0.0) >= 1.6 * ref,
+        "passport_ok": np.isfinite(soh) & np.isfinite(r0) & (r0 > 0),
+        "passport_flags": np.array([";".join(map(str, f)) if isinstance(f, (list, tuple)) else ""
+                                    for f in summary.get("quality_flags", pd.Series([[]] * len(summary)))],
+                                   dtype=object),
     })
 
 
@@ -843,7 +1066,7 @@ def passport_record(summary, battery_id: str | None = None) -> dict:
         "chemistry": None if chem is None or (isinstance(chem, float) and math.isnan(chem)) else str(chem),
         "rated": {"capacity_ah": nom, "voltage_v": _num(get("nominal_v")), "energy_kwh": _num(get("nominal_kwh"))},
         "state_of_health": {
-            "soh": _num(get("soh")), "remaining_capacity_ah": cap,
+            "soh": _num(get("soh")), "soh_measured": _num(get("soh_measured")), "remaining_capacity_ah": cap,
             "remaining_energy_kwh": _num(get("capacity_kwh")),
             "capacity_fade_pct": _num(100.0 * (1.0 - cap / nom)) if cap is not None and nom else None,
             "fade_pu_per_year": _num(get("soh_fade_pu_per_year")),
@@ -855,7 +1078,8 @@ def passport_record(summary, battery_id: str | None = None) -> dict:
                          "soh": _num(h["soh"]),
                          "capacity_ah": _num(h["capacity_ah"]), "r0_mohm": _num(h["r0_mohm"]),
                          "n_swings": _num(h["n_swings"])} for h in (get("soh_history") or [])],
-        "internal_resistance": {"r0_mohm": _num(get("r0_mohm")), "iqr_mohm": _num(get("r0_iqr_mohm")),
+        "internal_resistance": {"r0_mohm": _num(get("r0_mohm")), "r0_measured_mohm": _num(get("r0_measured_mohm")),
+                                "iqr_mohm": _num(get("r0_iqr_mohm")),
                                 "n_steps": _num(get("n_steps")), "at_interval_s": _num(get("sample_s")),
                                 "method": "median dV/dI at current steps"},
         "cycles": {"equivalent_full_cycles": _num(get("efc")),
@@ -872,7 +1096,9 @@ def passport_record(summary, battery_id: str | None = None) -> dict:
                     "duration_h": _num(get("duration_h")), "sample_s": _num(get("sample_s"))},
         "data_quality": {**{k: _num(get(k)) for k in ("n_gaps", "gap_h", "max_gap_h", "voltage_missing",
                                                         "temperature_missing", "voltage_out_of_range",
-                                                        "temperature_out_of_range", "soc_jumps")},
+                                                        "temperature_out_of_range", "soc_jumps", "soc_spikes",
+                                                        "duplicate_rows", "soc_noise_pu", "soc_hysteresis_pu")},
+                         "usable": _num(get("soh")) is not None and _num(get("r0_mohm")) is not None,
                          "flags": [str(f) for f in (get("quality_flags") or [])]},
     }
 

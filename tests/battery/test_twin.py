@@ -1,15 +1,20 @@
 """Digital twin (slopt.battery.twin): circuit and heat by hand, ageing trends, vectorisation,
-and the cross-check of the calibrated defaults against NREL's BLAST-Lite."""
+and the cross-check against NREL's BLAST-Lite on the committed reference
+(``tests/data/blast/reference.csv``, made by ``tools/blast_reference.py``: the suite needs no
+BLAST-Lite)."""
 
+import json
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from slopt.battery.twin import (
-    CALIBRATION_CASES, DEFAULT_CHEMISTRY, END_REASONS, TwinOptions, TwinResult, anode_potential_v,
-    blast_reference, calibration_table, rc_voltage, simulate_twin, soc_stress, thermal_response,
+    DEFAULT_CHEMISTRY, END_REASONS, ReferenceDuty, TwinOptions, TwinResult, anode_potential_v, compare_reference,
+    rc_voltage, reference_duty, simulate_twin, soc_stress, thermal_response,
 )
 from slopt.fleet.applications import APPLICATIONS, Application
 from slopt.fleet.data import generate_fleet
@@ -111,12 +116,17 @@ def _life(fleet, app, years=40.0, **opt):
     return simulate_twin(fleet, [app], years=years, options=TwinOptions(**opt)).second_life_years[:, 0]
 
 
-def test_hotter_ambient_gives_shorter_life():
+def test_life_is_longest_at_moderate_temperature():
+    # above room temperature the Arrhenius fades shorten life; in the cold, LFP's cycling fade
+    # grows (lithium plating: BLAST-Lite's LFP model, 10-45 degC) and NMC reaches its knee earlier
     fleet = rows(one("NMC", bid="n"), one("LFP", bid="l"))
     base = APPLICATIONS["solar_pv"].with_(min_soh=0.7)
-    lives = np.array([_life(fleet, base.with_(ambient_c=t)) for t in (15.0, 25.0, 35.0, 45.0)])
+    res = {t: simulate_twin(fleet, [base.with_(ambient_c=t)], years=40.0) for t in (5.0, 25.0, 35.0, 45.0)}
+    lives = np.array([res[t].second_life_years[:, 0] for t in (25.0, 35.0, 45.0)])
     assert np.all(lives < 40.0)
     assert np.all(np.diff(lives, axis=0) < 0)                       # strictly shorter when hotter
+    assert res[5.0].second_life_years[1, 0] < res[25.0].second_life_years[1, 0]      # LFP: cold cycling
+    assert res[5.0].knee_years[0, 0] < res[25.0].knee_years[0, 0]                    # NMC: earlier knee
 
 
 def test_deeper_cycles_give_shorter_life():
@@ -127,16 +137,21 @@ def test_deeper_cycles_give_shorter_life():
 
 
 def test_accelerated_agers_have_shorter_life():
-    # identical modules but for the flag: the knee comes at 0.6 x the cycles (2400 vs 4000 for NMC)
-    fleet = rows(one("NMC", cycles=2000.0, bid="normal"), one("NMC", cycles=2000.0, accelerated=True, bid="acc"))
+    # identical modules but for the flag: the knee comes at 0.6 x the throughput
+    fleet = rows(one("NMC", cycles=1000.0, bid="normal"), one("NMC", cycles=1000.0, accelerated=True, bid="acc"))
     app = APPLICATIONS["grid_time_shift"]
     res = simulate_twin(fleet, [app], years=15)
     assert res.second_life_years[1, 0] < res.second_life_years[0, 0]
     assert END_REASONS[res.end_reason[1, 0]] == "knee"
-    # by hand: weighted cycles/year 365 * 0.8^1.66; knee at (2400 - 2000) / that
-    rate = 365 * 0.8 ** DEFAULT_CHEMISTRY["NMC"].woehler_k
-    assert res.knee_years[1, 0] == pytest.approx(400.0 / rate)
-    assert res.knee_years[0, 0] == pytest.approx(2000.0 / rate)
+    # by hand, Miner's rule on the reference duty (25 degC, DoD 0.8, mean SOC 0.5) with the fade
+    # switched off (SOH stays 0.8): knee throughput N = knee_efc * (1 - slope * (55 - 25) * 0.8);
+    # first life used 1000/N of it, second life moves 365 * 0.8 * SOH EFC a year
+    p = replace(DEFAULT_CHEMISTRY["NMC"], k_cal=1e-12, k_cyc=1e-12)
+    n_knee = p.knee_efc * (1.0 - p.knee_cold_slope * (p.knee_hot_c - 25.0) * 0.8)
+    opt = TwinOptions(self_heating=False, use_trend=False, chemistry={"NMC": p})
+    res = simulate_twin(fleet, [ReferenceDuty(0.8, 25.0)], years=40, options=opt)
+    assert res.knee_years[0, 0] == pytest.approx((n_knee - 1000.0) / (365 * 0.8 * 0.8), rel=1e-6)
+    assert res.knee_years[1, 0] == pytest.approx((0.6 * n_knee - 1000.0) / (365 * 0.8 * 0.8), rel=1e-6)
     # without retirement at the knee, the accelerated post-knee fade is stronger
     res = simulate_twin(fleet, [app.with_(min_soh=0.65)], years=15, options=TwinOptions(retire_at_knee=False))
     assert res.second_life_years[1, 0] < res.second_life_years[0, 0]
@@ -259,23 +274,6 @@ def test_input_errors():
 # --------------------------------------------------------------------------- BLAST-Lite cross-check
 
 
-def test_calibrated_defaults_match_blast_lite_within_0_03():
-    pytest.importorskip("blast", reason="blast-lite (NREL BLAST-Lite, test extra) is not installed")
-    table = calibration_table()
-    assert len(table) == len(CALIBRATION_CASES) == 4
-    # every case: remaining capacity after 10 years within 0.03 of BLAST-Lite's
-    assert (table["diff"].abs() <= 0.03).all(), table.to_string()
-    # the references are real ageing, not a trivial 1.0
-    assert table["blast_q"].between(0.8, 0.97).all()
-
-
-def test_blast_reference_depends_on_stress():
-    pytest.importorskip("blast", reason="blast-lite (NREL BLAST-Lite, test extra) is not installed")
-    deep = blast_reference("Nmc111_Gr_Kokam75Ah_Battery", 0.8, 25.0, years=3)
-    shallow = blast_reference("Nmc111_Gr_Kokam75Ah_Battery", 0.3, 25.0, years=3)
-    assert deep < shallow < 1.0
-
-
 def test_seed_003_table_3_module_b4_only_fits_backup():
     # B4: SOH 58 %, 70 mOhm, 35-50 degC, 1800 cycles, an accelerated ager (seed 003 Table 3);
     # seed 003 Table 4 sends it to backup. The twin finds backup its only open application.
@@ -285,3 +283,129 @@ def test_seed_003_table_3_module_b4_only_fits_backup():
     res = simulate_twin(b4, APPLICATIONS, years=10)
     open_apps = [a for a, y in zip(res.application, res.second_life_years[0]) if y > 0]
     assert open_apps == ["residential_backup"]
+
+
+# --------------------------------------------------------------------------- BLAST-Lite reference
+
+BLAST_DIR = Path(__file__).resolve().parents[1] / "data" / "blast"
+YEARS = [f"q_{y}y" for y in range(1, 11)]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return pd.read_csv(BLAST_DIR / "reference.csv", comment="#", dtype={"application": str, "reason": str},
+                       keep_default_na=True)
+
+
+@pytest.fixture(scope="module")
+def compared(reference):
+    return compare_reference(reference, APPLICATIONS)
+
+
+def test_reference_covers_the_application_range_and_states_its_validity(reference):
+    header = (BLAST_DIR / "reference.csv").read_text().splitlines()[:2]
+    assert header[0].startswith("# BLAST-Lite 1.1.1") and "tools/blast_reference.py" in header[1]
+    for chem, model in (("LFP", "Lfp_Gr_250AhPrismatic"), ("NMC", "Nmc111_Gr_Kokam75Ah_Battery")):
+        t = reference[reference["chemistry"] == chem]
+        assert set(t["blast_model"]) == {model}
+        # every application, with the duty it has today (regenerate the reference if one changes)
+        apps = t[t["kind"] == "application"].set_index("application")
+        assert set(apps.index) == set(APPLICATIONS)
+        for name, a in APPLICATIONS.items():
+            r = apps.loc[name]
+            assert (r.dod, r.temp_c, r.c_rate, r.cycles_per_year, r.soc_min, r.soc_max) == pytest.approx(
+                (a.dod, a.ambient_c, a.c_rate, a.cycles_per_year, a.soc_min, a.soc_max)), name
+        # the grid: DoD 10-100 %, 5-45 degC, 1-2 cycles a day; storage at SOC 0.5 and 0.95
+        g = t[t["kind"] == "grid"]
+        assert sorted(g["dod"].round(2).unique()) == [round(0.1 * i, 2) for i in range(1, 11)]
+        assert sorted(g["temp_c"].unique()) == [5.0 * i for i in range(1, 10)]
+        assert sorted(g["cycles_per_day"].unique()) == [1.0, 2.0] and len(g) == 180
+        st = t[t["kind"] == "storage"]
+        assert sorted(st["rest_soc"].unique()) == [0.5, 0.95] and len(st) == 18
+    # a row outside BLAST-Lite's tested range says why; one inside has no reason
+    assert (reference["reason"].fillna("") != "").to_numpy().tolist() == (~reference["valid"]).tolist()
+    assert reference.loc[(reference["chemistry"] == "LFP") & (reference["temp_c"] == 5.0)
+                         & (reference["kind"] != "storage"), "reason"].str.contains("cycling temperature 5").all()
+    # real ageing, not a trivial 1.0: BLAST-Lite spans a wide range of capacities
+    assert reference["q_10y"].min() < 0.1 and reference["q_10y"].max() > 0.98
+    assert (reference[YEARS].diff(axis=1).iloc[:, 1:] <= 1e-12).all().all()
+
+
+def test_twin_within_0_03_of_blast_lite_on_every_reference_row(compared):
+    # remaining capacity at every whole year before BLAST-Lite's knee (its loss-of-active-material
+    # cliff), for every application, grid and storage duty of both chemistries, inside and
+    # outside BLAST-Lite's tested range
+    bad = compared[compared["max_abs_diff"] > 0.03]
+    assert bad.empty, bad[["chemistry", "label", "max_abs_diff"]].to_string()
+    assert compared["years_compared"].min() >= 3 and (compared["years_compared"] == 10).mean() > 0.9
+    # the knee, where BLAST-Lite has one within 10 years (NMC), within a year inside its tested
+    # range and within 2 years outside it (both capped at 10 years)
+    knee = compared["knee_diff_years"].abs()
+    assert knee[compared["valid"]].max() <= 1.0
+    assert knee.max() <= 2.0
+    assert compared["blast_knee_years"].notna().sum() >= 20
+
+
+def test_issue_cases_fail_for_the_old_twin_and_pass_now(reference, compared):
+    # issue 11: one cycle a day at 0.5 C; the old twin's 10-year capacities as quoted there
+    cases = [("LFP", 0.7, 5.0, 0.9244, 0.8787), ("NMC", 1.0, 20.0, 0.8834, 0.8116)]
+    for chem, dod, temp, old_twin, issue_blast in cases:
+        sel = ((compared["chemistry"] == chem) & (compared["kind"] == "grid") & (compared["dod"] == dod)
+               & (compared["temp_c"] == temp) & (compared["cycles_per_day"] == 1.0))
+        row = compared[sel].iloc[0]
+        # the reference agrees with the issue's BLAST-Lite run within 0.015 (that run used BLAST-Lite's
+        # constant-input shortcut, which does not scale the throughput by the capacity: docs/twin.md)
+        assert row["q_10y"] == pytest.approx(issue_blast, abs=0.015)
+        assert abs(old_twin - row["q_10y"]) > 0.03                   # the old twin fails here
+        assert abs(row["twin_q_10y"] - row["q_10y"]) <= 0.03          # the twin passes now
+    lfp_80_10 = compared[(compared["chemistry"] == "LFP") & (compared["label"] == "cycle_80dod_10C_1x_0.5C_soc50")]
+    assert lfp_80_10["max_abs_diff"].iloc[0] <= 0.03
+
+
+def test_default_parameters_are_the_committed_fit():
+    fit = json.loads((BLAST_DIR / "fit.json").read_text())
+    for chem, params in fit["params"].items():
+        for name, value in params.items():
+            assert getattr(DEFAULT_CHEMISTRY[chem], name) == pytest.approx(value, rel=1e-9), (chem, name)
+    # held-out error (the honest figure) is stated and within the target
+    assert max(fit["max_abs_diff"].values()) <= 0.03
+
+
+def test_reference_duty_protocol():
+    d = ReferenceDuty(0.6, 25.0, cycles_per_day=2)
+    c, activity = d.representative_day(15)
+    soc = d.soc_trajectory(c, 15)
+    assert activity == 1.0 and abs(c.sum()) < 1e-12 and np.abs(c).max() == pytest.approx(0.5)
+    assert soc.max() == pytest.approx(0.8) and soc.min() == pytest.approx(0.2)
+    assert np.mean(0.5 * (soc[1:] + soc[:-1])) == pytest.approx(0.5)     # as long full as empty
+    # two cycles of 0.6: 1.2 EFC a day; rainflow-free check: total SOC variation / 2
+    assert np.abs(np.diff(soc)).sum() / 2 == pytest.approx(1.2)
+    s = ReferenceDuty(0.0, 40.0, cycles_per_day=0, soc_mid=0.95)
+    assert s.cycles_per_year == 0 and np.all(s.soc_trajectory(s.representative_day(15)[0], 15) == 0.95)
+    with pytest.raises(ValueError):
+        ReferenceDuty(1.0, 25.0, c_rate=0.05)                        # 20-h halves do not fit
+    row = {"kind": "grid", "dod": 0.3, "temp_c": 15.0, "c_rate": 0.5, "cycles_per_day": 2, "soc_min": 0.35,
+           "soc_max": 0.65}
+    assert reference_duty(row, APPLICATIONS) == ReferenceDuty(0.3, 15.0, cycles_per_day=2)
+
+
+def test_reference_tool_cuts_duties_into_whole_cycles():
+    # tools/blast_reference.py hands BLAST-Lite one chunk per cycle: each chunk must hold exactly one
+    # whole cycle of the duty's depth, also for a cycle that runs past midnight (peak shaving)
+    import importlib.util
+    from slopt.fleet.applications import duty_cycle
+    spec = importlib.util.spec_from_file_location("blast_reference",
+                                                  Path(__file__).resolve().parents[2] / "tools" / "blast_reference.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    for name in ("peak_shaving", "microgrid", "frequency_regulation", "residential_backup"):
+        app = APPLICATIONS[name].with_(jitter_h=0.0)
+        days = 1 if name == "frequency_regulation" else 365
+        c = duty_cycle(app, 15, days=days, seed=0)
+        c2, bounds = tool._chunks(c, app.soc_trajectory(c, 15), app.rest_soc, 96)
+        soc = app.soc_trajectory(c2, 15)
+        assert bounds[0] == 0 and bounds[-1] == c.size and np.all(np.diff(bounds) <= 96)
+        assert np.allclose(np.sort(c2), np.sort(c))                  # a rotation of the same duty
+        ranges = np.array([np.ptp(soc[a:b + 1]) for a, b in zip(bounds[:-1], bounds[1:])])
+        cyc = ranges > 1e-9
+        assert cyc.sum() == round(app.cycles_per_year * days / 365) and np.allclose(ranges[cyc], app.dod)

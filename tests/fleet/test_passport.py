@@ -241,7 +241,7 @@ def _edit(row: int, col: str, value: str) -> str:
     (_edit(7, "soc", "85"), "row 7, soc = 85.0: outside [0, 1] (line 8)"),
     (_edit(4, "temperature_c", "inf"), "row 4, temperature_c = inf: not a finite number (line 5)"),
     (_edit(9, "time", "2024-01-01T00:02:00"),
-     "row 9, time = '2024-01-01T00:02:00': not after the previous sample of battery 'B1' (row 8) (line 10)"),
+     "row 9, time = '2024-01-01T00:02:00': same time as row 3 of battery 'B1' with different values (line 10)"),
     (_edit(9, "time", "yesterday"), "row 9, time = 'yesterday': not an ISO 8601 datetime or a number of seconds (line 10)"),
     (_edit(2, "time", "60"), "row 2, time = '60': not an ISO 8601 datetime (row 1 gives a datetime) (line 3)"),
     (_edit(6, "battery_id", ""), "row 6, battery_id = '': missing value (line 7)"),
@@ -382,7 +382,9 @@ def test_passport_summary_feeds_grading_and_clustering(summary):
 
     fleet = to_fleet_table(summary, r_new_mohm={"P1": 30.0})
     assert list(fleet.columns) == ["battery_id", "chemistry", "nominal_kwh", "soh", "r0_mohm", "r_growth",
-                                   "t_min_c", "t_max_c", "cycle_count", "degradation_trend", "accelerated"]
+                                   "t_min_c", "t_max_c", "cycle_count", "degradation_trend", "accelerated",
+                                   "passport_ok", "passport_flags"]
+    assert fleet["passport_ok"].all()
     p1, p2 = fleet.iloc[0], fleet.iloc[1]
     assert p1.r_growth == pytest.approx(summary.r0_mohm.iloc[0] / 30.0 - 1.0)
     assert p2.r_growth == pytest.approx(summary.r0_mohm.iloc[1] / 30.0 - 1.0)  # LFP new-module R0 of the twin
