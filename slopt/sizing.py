@@ -68,6 +68,9 @@ class SizingOptions:
     fixed_initial_soc : bool
         MILP: start and end the day at each technology's ``soc_initial`` instead of a free
         cyclic start (the free start is the periodic day the heuristics' warm-up reaches too).
+    day_weights : tuple of float, optional
+        Multi-day instances (representative days): the days each modelled day stands for, used
+        wherever operating terms enter the objective. Default 1 per day.
     """
 
     solver: SolveOptions = field(default_factory=lambda: SolveOptions(mip_rel_gap=1e-3))
@@ -76,6 +79,7 @@ class SizingOptions:
     ac_tol_pu: float = 1e-6
     max_rounds: int = 12
     fixed_initial_soc: bool = False
+    day_weights: tuple | None = None
 
     def __post_init__(self):
         if self.heuristic is None:
@@ -470,6 +474,11 @@ def _cost_change(history) -> float | None:
 def _solve_milp(inst: Instance, opts: SizingOptions, extra_constraints, progress) -> SizingResult:
     t0 = time.perf_counter()
     d = sizing_data(inst, objective=opts.objective, fixed_initial_soc=opts.fixed_initial_soc, voltage_model="ac")
+    if opts.day_weights is not None:
+        w = np.asarray(opts.day_weights, dtype=float)
+        if w.shape != (d.n_days,) or not np.all(np.isfinite(w) & (w > 0)):
+            raise InstanceError.at(None, "day_weights", list(w), f"need {d.n_days} positive weights, one per day")
+        d.day_weights = w
     base_ac = powerflow(inst.feeder, d.base_p_kw, d.base_q_kvar)
     if not (base_ac.all_converged and np.isfinite(d.band.dw_dp_pu2_per_kw).all()):
         bad = np.flatnonzero(~np.asarray(base_ac.converged))

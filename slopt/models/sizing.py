@@ -65,6 +65,7 @@ class SizingData:
     fixed_sites: np.ndarray | None = None  # free siting: 0/1 per candidate to fix the siting binaries
     elastic: bool = False         # band rows get slacks and the objective is the least violation
     cuts: "BandRows | None" = None  # floor rows kept from earlier linearisations (tangent cuts)
+    day_weights: np.ndarray | None = None  # days each modelled day stands for (representative days); 1 each
     row_window: float = 0.1       # write band rows within this fraction of their swing from binding
 
     @property
@@ -74,6 +75,20 @@ class SizingData:
     @property
     def n_cand(self) -> int:
         return self.cand_idx.size
+
+    @property
+    def n_days(self) -> int:
+        """Cyclic days in the model (1 for a one-day instance)."""
+        return int(self.instance.n_days)
+
+    @property
+    def steps_per_day(self) -> int:
+        return self.T // self.n_days
+
+    def weight_of_step(self) -> np.ndarray:
+        """(T,) the number of days each step's day stands for (the representative-day weights)."""
+        w = np.ones(self.n_days) if self.day_weights is None else np.asarray(self.day_weights, dtype=float)
+        return np.repeat(w, self.steps_per_day)
 
     @property
     def site_ids(self) -> np.ndarray:
@@ -172,25 +187,26 @@ def add_c_rate_limit(m, d: SizingData) -> None:
 
 
 def add_storage_operation(m, d: SizingData) -> None:
-    """Charge, discharge and SOC per step (DESIGN 5):
+    """Charge, discharge and SOC per step (DESIGN 5), each day on its own:
 
     ``0 <= pch, pdis <= P[c,k]``;
-    ``e[t] = e[t-1] + (eta_ch pch[t] - pdis[t] / eta_dis) dt`` from the start of day ``e0[c,k]``;
-    ``SOC_min SOH E <= e[t], e0 <= SOC_max SOH E``. The start ``e0`` is free (the cyclic day of
-    :func:`add_cyclic_soc` ties it to the end of day) or, with ``d.fixed_initial_soc``,
-    ``SOC_0 SOH E``.
+    ``e[t] = e[t-1] + (eta_ch pch[t] - pdis[t] / eta_dis) dt``, from ``e0[c,k,day]`` at the first
+    step of each day; ``SOC_min SOH E <= e[t], e0 <= SOC_max SOH E``. The start ``e0`` is free
+    (the cyclic day of :func:`add_cyclic_soc` ties it to the end of that day) or, with
+    ``d.fixed_initial_soc``, ``SOC_0 SOH E``.
     """
+    m.D = pyo.RangeSet(0, d.n_days - 1)
     m.pch = pyo.Var(m.C, m.K, m.T, within=pyo.NonNegativeReals, doc="charging power [kW]")
     m.pdis = pyo.Var(m.C, m.K, m.T, within=pyo.NonNegativeReals, doc="discharging power [kW]")
     m.e = pyo.Var(m.C, m.K, m.T, within=pyo.NonNegativeReals, doc="stored energy [kWh]")
-    m.e0 = pyo.Var(m.C, m.K, within=pyo.NonNegativeReals, doc="stored energy at the start of the day [kWh]")
+    m.e0 = pyo.Var(m.C, m.K, m.D, within=pyo.NonNegativeReals, doc="stored energy at the start of each day [kWh]")
     m.ch_lim = pyo.Constraint(m.C, m.K, m.T, rule=lambda m, c, k, t: m.pch[c, k, t] <= m.P[c, k])
     m.dis_lim = pyo.Constraint(m.C, m.K, m.T, rule=lambda m, c, k, t: m.pdis[c, k, t] <= m.P[c, k])
-    dt = d.dt_h
+    dt, spd = d.dt_h, d.steps_per_day
 
     def balance(m, c, k, t):
         tech = d.tech(k)
-        prev = m.e[c, k, t - 1] if t > 0 else m.e0[c, k]
+        prev = m.e[c, k, t - 1] if t % spd else m.e0[c, k, t // spd]
         return m.e[c, k, t] == prev + dt * (tech.eta_charge * m.pch[c, k, t] - m.pdis[c, k, t] / tech.eta_discharge)
 
     m.soc_balance = pyo.Constraint(m.C, m.K, m.T, rule=balance)
@@ -199,19 +215,20 @@ def add_storage_operation(m, d: SizingData) -> None:
     m.soc_hi = pyo.Constraint(m.C, m.K, m.T, rule=lambda m, c, k, t:
                               m.e[c, k, t] <= d.tech(k).soc_max * d.tech(k).soh * m.E[c, k])
     if d.fixed_initial_soc:
-        m.soc_start = pyo.Constraint(m.C, m.K, rule=lambda m, c, k:
-                                     m.e0[c, k] == d.tech(k).soc_initial * d.tech(k).soh * m.E[c, k])
+        m.soc_start = pyo.Constraint(m.C, m.K, m.D, rule=lambda m, c, k, j:
+                                     m.e0[c, k, j] == d.tech(k).soc_initial * d.tech(k).soh * m.E[c, k])
     else:
-        m.soc_start_lo = pyo.Constraint(m.C, m.K, rule=lambda m, c, k:
-                                        m.e0[c, k] >= d.tech(k).soc_min * d.tech(k).soh * m.E[c, k])
-        m.soc_start_hi = pyo.Constraint(m.C, m.K, rule=lambda m, c, k:
-                                        m.e0[c, k] <= d.tech(k).soc_max * d.tech(k).soh * m.E[c, k])
+        m.soc_start_lo = pyo.Constraint(m.C, m.K, m.D, rule=lambda m, c, k, j:
+                                        m.e0[c, k, j] >= d.tech(k).soc_min * d.tech(k).soh * m.E[c, k])
+        m.soc_start_hi = pyo.Constraint(m.C, m.K, m.D, rule=lambda m, c, k, j:
+                                        m.e0[c, k, j] <= d.tech(k).soc_max * d.tech(k).soh * m.E[c, k])
 
 
 def add_cyclic_soc(m, d: SizingData) -> None:
-    """Cyclic day: ``e[T-1] = e0`` (the day can repeat; the start is free unless fixed)."""
-    last = d.T - 1
-    m.soc_cyclic = pyo.Constraint(m.C, m.K, rule=lambda m, c, k: m.e[c, k, last] == m.e0[c, k])
+    """Cyclic days: ``e[last step of day] = e0[day]`` (each day can repeat; the start is free unless
+    fixed). Representative days of a year are independent cyclic days."""
+    spd = d.steps_per_day
+    m.soc_cyclic = pyo.Constraint(m.C, m.K, m.D, rule=lambda m, c, k, j: m.e[c, k, (j + 1) * spd - 1] == m.e0[c, k, j])
 
 
 def add_charge_discharge_exclusivity(m, d: SizingData) -> None:
@@ -396,7 +413,8 @@ def add_cost_objective(m, d: SizingData) -> None:
     """Objective. ``capex``: seed 002 Eq. 2, ``sum_{c,k} E[c,k] (Ce+Cb+Cj+Cw+Cd)_k + P[c,k] Cp_k``
     (E in Wh, P in W). ``annualised``: the same capital spread with a capital recovery factor and
     replacements over the technology lifetime, plus one year of O&M (DESIGN 4).
-    A throughput cost of 1e-6 $/kWh breaks ties against needless cycling.
+    A throughput cost of 1e-6 $/kWh breaks ties against needless cycling; it is the only operating
+    term, and it counts each representative day by its weight (``d.day_weights``).
     """
     if d.objective == "capex":
         ce = [t.energy_cost_usd_per_kwh for t in d.techs]
@@ -406,7 +424,8 @@ def add_cost_objective(m, d: SizingData) -> None:
         cp = [annualised_cost_usd(t, 0.0, 1.0) for t in d.techs]
     kp = d.tech_pos
     m.cost_usd = pyo.Expression(expr=sum(ce[kp[k]] * m.E[c, k] + cp[kp[k]] * m.P[c, k] for c in m.C for k in m.K))
-    tie = 1e-6 * d.dt_h * sum(m.pch[c, k, t] + m.pdis[c, k, t] for c in m.C for k in m.K for t in m.T)
+    w = d.weight_of_step()                       # operating terms count each day by the days it stands for
+    tie = 1e-6 * d.dt_h * sum(float(w[t]) * (m.pch[c, k, t] + m.pdis[c, k, t]) for c in m.C for k in m.K for t in m.T)
     m.objective = pyo.Objective(expr=m.cost_usd + tie, sense=pyo.minimize)
 
 

@@ -94,5 +94,5 @@ def test_cyclic_and_window_hold_in_solution():
     solve(m)
     e = np.array([pyo.value(m.e[3, "new", t]) for t in range(2)])
     E = pyo.value(m.E[3, "new"])
-    assert e[-1] == pytest.approx(pyo.value(m.e0[3, "new"]), rel=1e-7)      # the day repeats
+    assert e[-1] == pytest.approx(pyo.value(m.e0[3, "new", 0]), rel=1e-7)   # the day repeats
     assert np.all(e <= 0.9 * E + 1e-6) and np.all(e >= 0.1 * E - 1e-6)
