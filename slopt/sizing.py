@@ -71,6 +71,10 @@ class SizingOptions:
     day_weights : tuple of float, optional
         Multi-day instances (representative days): the days each modelled day stands for, used
         wherever operating terms enter the objective. Default 1 per day.
+    least_violation : bool
+        Look for the plan with the least AC band violation instead of the least cost (phase 1
+        only): for sizes fixed by ``extra_constraints``, as in the year replay. The status is
+        ``feasible`` when a plan holds the band within ``ac_tol_pu``, else ``infeasible``.
     """
 
     solver: SolveOptions = field(default_factory=lambda: SolveOptions(mip_rel_gap=1e-3))
@@ -80,6 +84,7 @@ class SizingOptions:
     max_rounds: int = 12
     fixed_initial_soc: bool = False
     day_weights: tuple | None = None
+    least_violation: bool = False
 
     def __post_init__(self):
         if self.heuristic is None:
@@ -357,6 +362,8 @@ class _Loop:
 def _ac_loop(d: SizingData, opts: SizingOptions, extra_constraints, progress) -> _Loop:
     """Sequential linearisation of the AC band (module docstring): least-cost rounds, with
     least-violation rounds (phase 1) whenever a linearisation admits no plan."""
+    if opts.least_violation:
+        return _least_violation_loop(d, opts, extra_constraints, progress)
     L = _Loop()
     tol = opts.ac_tol_pu
     phase1 = []                                        # max AC violation of each least-violation plan
@@ -380,6 +387,8 @@ def _ac_loop(d: SizingData, opts: SizingOptions, extra_constraints, progress) ->
                 break
             if L.least_violation is None or chk.violation_pu < L.least_violation.violation_pu:
                 L.least_violation = chk
+            if chk.violation_pu <= tol and (L.best is None or chk.plan.cost_usd < L.best.plan.cost_usd):
+                L.best = chk                          # holds the band in AC: a plan, if not the cheapest
             L.log(progress, round=rnd, phase="least violation", objective_usd=None,
                   ac_max_violation_pu=chk.violation_pu, ac_margin_left_pu=None, gap=None, solve_s=res1.solve_s)
             phase1.append(chk.violation_pu)
@@ -447,6 +456,41 @@ def _next_round(d: SizingData, rows, chk: _Checked) -> SizingData:
     return replace(d, band=chk.model, cuts=cuts)
 
 
+def _least_violation_loop(d: SizingData, opts: SizingOptions, extra_constraints, progress) -> _Loop:
+    """Phase 1 only (``opts.least_violation``): re-linearised least-violation rounds until a plan
+    holds the band in AC within the tolerance, or the least violation stops falling."""
+    L = _Loop()
+    tol = opts.ac_tol_pu
+    seen = []
+    for rnd in range(1, opts.max_rounds + 1):
+        chk, res, b_s = _least_violation(d, opts, extra_constraints)
+        L.build_s += b_s
+        L.solve_s += res.solve_s
+        if chk is None:
+            L.infeasible = res.status == Status.INFEASIBLE
+            L.error = None if L.infeasible else res
+            break
+        L.log(progress, round=rnd, phase="least violation", objective_usd=chk.plan.cost_usd,
+              ac_max_violation_pu=chk.violation_pu, ac_margin_left_pu=None, gap=res.gap, solve_s=res.solve_s)
+        if L.least_violation is None or chk.violation_pu < L.least_violation.violation_pu:
+            L.least_violation = chk
+        seen.append(chk.violation_pu)
+        if chk.violation_pu <= tol:
+            L.last = L.best = chk
+            L.converged = True
+            break
+        if _phase1_stalled(seen, tol):
+            L.infeasible = True
+            break
+        point = chk.plan.p_site_kw
+        if len(seen) >= 2 and seen[-1] >= seen[-2]:
+            point = 0.5 * (point + d.band.p_point_kw)
+        d = d.with_band(_relinearise(d, point, chk))
+    else:
+        L.infeasible = L.least_violation is not None
+    return L
+
+
 def _phase1_stalled(violations: list[float], tol: float) -> bool:
     """Phase 1 ends (infeasible) when the best least violation has not fallen by 1 % in the last
     two rounds while staying above ``tol``, or after six rounds."""
@@ -492,7 +536,7 @@ def _solve_milp(inst: Instance, opts: SizingOptions, extra_constraints, progress
                   refinement_cost_change=_cost_change(L.history))
     if L.converged or L.best is not None:
         chk = L.last if L.converged else L.best
-        status = chk.solve.status
+        status = chk.solve.status if not opts.least_violation else Status.FEASIBLE
         msg = ""
         if not L.converged:
             status = Status.FEASIBLE
