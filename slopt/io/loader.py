@@ -27,6 +27,8 @@ from pydantic import ValidationError
 from slopt.errors import InstanceError
 from slopt.grid.feeder import BUNDLED_FEEDERS, Feeder, load_feeder
 from slopt.grid.profiles import load_profile, n_steps, pv_profile
+from slopt.io.bounds import MAX_MULTIPLIER, MAX_POWER_KW
+from slopt.io.csvsafe import check_header, check_rows, not_a_table, read_csv_text, row_error, strict_float
 from slopt.io.instance import Candidates, DispatchData, Instance
 from slopt.io.schema import InstanceSpec, format_validation_error
 
@@ -308,7 +310,8 @@ def read_profiles_csv(csv_path: str | Path, resolution_min: int) -> tuple[np.nda
 
     There must be exactly ``24 * 60 / resolution_min`` data rows; ``time`` is the start of
     each step (``HH:MM``, optionally with seconds or a leading date) and must match the
-    resolution; ``load`` and ``pv`` are finite multipliers ``>= 0``.
+    resolution; ``load`` and ``pv`` are finite multipliers in ``[0, 1000]``
+    (:data:`slopt.io.bounds.MAX_MULTIPLIER`).
 
     Returns
     -------
@@ -327,7 +330,8 @@ def read_request_csv(csv_path: str | Path, resolution_min: int) -> np.ndarray:
     """Read a dispatch request CSV with columns ``time,p_request_kw`` (extra columns are ignored).
 
     Same row and time rules as :func:`read_profiles_csv`; ``p_request_kw`` is the power asked
-    of the storage unit, finite, positive when charging.
+    of the storage unit, finite, positive when charging, at most
+    :data:`slopt.io.bounds.MAX_POWER_KW` in magnitude.
 
     Returns
     -------
@@ -342,31 +346,24 @@ def read_request_csv(csv_path: str | Path, resolution_min: int) -> np.ndarray:
 
 
 def _read_series_csv(csv_path: str | Path, resolution_min: int, columns: tuple, nonnegative: bool) -> dict:
-    """Columns ``columns[1:]`` of a 24-h CSV whose first column ``columns[0]`` is the step start."""
+    """Columns ``columns[1:]`` of a 24-h CSV whose first column ``columns[0]`` is the step start.
+
+    The file goes through :mod:`slopt.io.csvsafe` (size, UTF-8, no binary, one row per line,
+    equal row lengths, strict ASCII numbers); errors are ``file: row N, column = value: reason``
+    and never show the file's own text.
+    """
     csv_path = Path(csv_path)
+    text = read_csv_text(csv_path, columns)
+    check_rows(text, csv_path, columns)
     try:
-        text = csv_path.read_bytes().decode("utf-8-sig")
-    except OSError as e:
-        raise InstanceError.at(csv_path, "file", str(csv_path), f"cannot read file ({e.strerror or type(e).__name__})") from None
-    except UnicodeDecodeError as e:
-        raise InstanceError.at(csv_path, "file", str(csv_path), f"not UTF-8 text (byte {e.start})") from None
-    try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as e:
-        raise InstanceError.at(csv_path, "file", str(csv_path), f"not a readable CSV file ({e})") from None
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error:
+        raise not_a_table(csv_path, columns, "malformed CSV") from None
     lines = [(k + 1, r) for k, r in enumerate(rows) if any(c.strip() for c in r)]
     if not lines:
-        raise InstanceError.at(csv_path, "header", "", f"file is empty; expected columns {','.join(columns)}")
+        raise not_a_table(csv_path, columns, "the file is empty")
     _, header = lines[0]
-    names = [h.strip().lower() for h in header]
-    cols = {}
-    for c in columns:
-        if c not in names:
-            raise InstanceError.at(csv_path, "header", ",".join(h.strip() for h in header),
-                                   f"missing column {c!r}; expected columns {','.join(columns)}")
-        if names.count(c) > 1:
-            raise InstanceError.at(csv_path, "header", ",".join(h.strip() for h in header), f"duplicate column {c!r}")
-        cols[c] = names.index(c)
+    cols = check_header(header, csv_path, columns)
     data = lines[1:]
     want = n_steps(resolution_min)
     if len(data) != want:
@@ -375,26 +372,21 @@ def _read_series_csv(csv_path: str | Path, resolution_min: int, columns: tuple, 
                                f"file is {what}: expected {want} rows (24 h at {resolution_min} min)")
     time_col, value_cols = columns[0], columns[1:]
     out = {c: np.empty(want) for c in value_cols}
-    rule = "a finite number >= 0" if nonnegative else "a finite number"
+    cap = MAX_MULTIPLIER if nonnegative else MAX_POWER_KW
+    rule = f"a finite number in [0, {cap:g}]" if nonnegative else f"a finite number in [-{cap:g}, {cap:g}]"
     for r, (line, row) in enumerate(data):
-        if len(row) != len(header):
-            raise InstanceError.at(csv_path, f"row {r + 1}", ",".join(row),
-                                   f"has {len(row)} fields, header has {len(header)} (line {line})")
         t = row[cols[time_col]].strip()
-        m = _TIME.match(t)
+        m = _TIME.match(t) if len(t) <= 40 else None
         minutes = int(m.group(1)) * 60 + int(m.group(2)) if m else -1
         if not m or (m.group(3) or "00") != "00" or minutes != r * resolution_min:
             expect = r * resolution_min
-            raise InstanceError.at(csv_path, f"{time_col}[row {r + 1}]", t,
-                                   f"expected {expect // 60:02d}:{expect % 60:02d} (step start at {resolution_min}-min "
-                                   f"resolution, line {line})")
+            raise row_error(csv_path, r + 1, time_col, t,
+                            f"expected {expect // 60:02d}:{expect % 60:02d} (step start at {resolution_min}-min "
+                            f"resolution, line {line})")
         for c in value_cols:
             cell = row[cols[c]].strip()
-            try:
-                x = float(cell)
-            except ValueError:
-                x = None
-            if x is None or not math.isfinite(x) or (nonnegative and x < 0):
-                raise InstanceError.at(csv_path, f"{c}[row {r + 1}]", cell, f"must be {rule} (line {line})")
+            x = strict_float(cell)
+            if x is None or not math.isfinite(x) or (nonnegative and x < 0) or abs(x) > cap:
+                raise row_error(csv_path, r + 1, c, cell, f"must be {rule} (line {line})")
             out[c][r] = x
     return out
