@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from slopt.io.bounds import MAX_LIFETIME_YEARS, MAX_YEARS, MIN_LIFETIME_YEARS, check_range
+
 __all__ = ["Technology", "NEW_DEFAULT", "RETIRED_DEFAULT", "storage_cost_usd", "cost_breakdown_usd",
            "capital_recovery_factor", "annualised_cost_usd"]
 
@@ -130,8 +132,18 @@ def annualised_cost_usd(tech: Technology, e_kwh, p_kw, *, rate: float = 0.06,
     annualised with the capital recovery factor over the horizon and one year of O&M
     (Eq. 1e) is added. ``lifetime_years`` defaults to ``tech.lifetime_years`` (the aging
     model supplies it in later releases).
+
+    Raises
+    ------
+    InstanceError
+        If the lifetime is outside [0.1, 100] years (:mod:`slopt.io.bounds`; a shorter life
+        would mean thousands of replacements), the horizon outside [0.1, 100] years or the
+        rate outside [-0.5, 1].
     """
     life = tech.lifetime_years if lifetime_years is None else lifetime_years
+    life = check_range(life, MIN_LIFETIME_YEARS, MAX_LIFETIME_YEARS, None, f"{tech.name}.lifetime_years")
+    horizon_years = check_range(horizon_years, MIN_LIFETIME_YEARS, MAX_YEARS, None, "horizon_years")
+    rate = check_range(rate, -0.5, 1.0, None, "rate")
     e_wh = 1e3 * np.asarray(e_kwh, dtype=float)
     p_w = 1e3 * np.asarray(p_kw, dtype=float)
     capex = e_wh * (tech.ce_usd_per_wh + tech.cb_usd_per_wh + tech.cj_usd_per_wh + tech.cd_usd_per_wh) \

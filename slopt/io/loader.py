@@ -152,7 +152,7 @@ def _assemble(spec: InstanceSpec, path: Path) -> Instance:
         max_sites=max_sites,
         fixed=cand.mode == "fixed",
     )
-    return Instance(
+    inst = Instance(
         name=spec.name,
         path=path,
         feeder=feeder,
@@ -172,6 +172,22 @@ def _assemble(spec: InstanceSpec, path: Path) -> Instance:
         dispatch=_dispatch(spec, path, feeder),
         bus_profiles=bus_profiles,
     )
+    _check_net_load(inst, path)
+    return inst
+
+
+def _check_net_load(inst: Instance, path: Path) -> None:
+    """The net load of every bus and step (loads x ``load_scale`` x profile - PV) is at most
+    :data:`~slopt.io.bounds.MAX_POWER_KW` in magnitude: larger values are no physical feeder
+    and would become MILP bounds beyond what a solver can represent."""
+    for arr, what in zip(inst.net_load_kw(), ("active", "reactive")):
+        peak = float(np.max(np.abs(arr))) if arr.size else 0.0
+        if not peak <= MAX_POWER_KW:
+            t, k = np.unravel_index(int(np.argmax(np.abs(arr))), arr.shape) if np.isfinite(peak) else (0, 0)
+            bus = int(inst.feeder.bus_ids[k])
+            raise InstanceError.at(path, "load_scale", inst.load_scale,
+                                   f"gives a net {what} load of {peak:.3g} kW at bus {bus}, step {t + 1}; "
+                                   f"at most {MAX_POWER_KW:g} kW per bus is accepted (slopt.io.bounds)")
 
 
 def _bus_profiles(spec: InstanceSpec, path: Path, feeder: Feeder):

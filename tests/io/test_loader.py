@@ -227,7 +227,7 @@ BAD = {
                                 ["candidates.buses[2]", "18", "duplicate"]),
     "pv-kw-length": (_sub("pv_kw = 150.0", "pv_kw = [150.0, 100.0]"), TOML, ["profiles.pv_kw", "[150.0, 100.0]", "13"]),
     "pv-kw-missing": (_sub("pv_kw = 150.0", ""), TOML, ["profiles.pv_kw", "(missing)"]),
-    "max-sites-zero": (_sub("max_sites = 3", "max_sites = 0"), TOML, ["candidates.max_sites", "0", ">= 1"]),
+    "max-sites-zero": (_sub("max_sites = 3", "max_sites = 0"), TOML, ["candidates.max_sites", "0", "[1, "]),
     "max-sites-negative": (_sub("max_sites = 3", "max_sites = -2"), TOML, ["candidates.max_sites", "-2"]),
     "mode": (_sub('mode = "fixed"', 'mode = "maybe"'), TOML, ["candidates.mode", "'maybe'"]),
     "no-storage": (_remove_section("# Seed 002 Table 1. Costs", "[candidates]"), TOML, ["storage", "(missing)"]),
