@@ -70,6 +70,8 @@ def read_csv_text(path: str | Path, columns, *, what: str = "file") -> str:
     check_file_size(path, what)
     try:
         raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InstanceError.at(path, what, str(path), "file not found") from None
     except IsADirectoryError:
         raise InstanceError.at(path, what, str(path), "is a folder, not a file") from None
     except OSError as e:
@@ -82,12 +84,18 @@ def read_csv_text(path: str | Path, columns, *, what: str = "file") -> str:
         raise not_a_table(path, columns, f"not UTF-8 text at byte {e.start}") from None
 
 
-def check_rows(text: str, path, columns, *, max_rows: tuple[str, str] | None = None) -> int:
-    """Check the table shape of CSV ``text``: every non-blank line has as many fields as the
-    header and no quoted field holds a line break. Returns the number of data rows.
+def check_rows(text: str, path, columns, *, required=(), max_rows: tuple[str, str] | None = None) -> int:
+    """Check the table shape of CSV ``text``: the header has the ``required`` columns, every
+    non-blank line has as many fields as the header and no quoted field holds a line break.
+    Returns the number of data rows.
 
     Parameters
     ----------
+    columns : str or sequence of str
+        The expected columns, for the message of a file that is not such a table.
+    required : sequence of str
+        Columns the first line must name (case-insensitive); checked first, so a file that is
+        not a table at all is reported as such.
     max_rows : (limit name, field), optional
         Check the number of data rows against a :mod:`slopt.limits` limit (e.g.
         ``("batteries", "fleet rows")``) before anything else is done with the rows.
@@ -103,6 +111,8 @@ def check_rows(text: str, path, columns, *, max_rows: tuple[str, str] | None = N
     first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
     if first is None:
         raise not_a_table(path, columns, "the file is empty")
+    if required:
+        check_header(next(csv.reader([lines[first]]), []), path, columns, required=required)
     if max_rows is not None:
         n = sum(1 for ln in lines[first + 1:] if ln)
         check(max_rows[0], n, max_rows[1], source=path)

@@ -60,7 +60,7 @@ def _read_table(path: Path, columns: tuple[str, ...], int_columns: int) -> list[
     Checked by :mod:`slopt.io.csvsafe` (size, UTF-8, row shape, strict numbers); errors are
     ``file: row N, column = value: reason``."""
     text = read_csv_text(path, columns)
-    check_rows(text, path, columns)
+    check_rows(text, path, columns, required=columns)
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error:

@@ -370,7 +370,7 @@ def _read_series_csv(csv_path: str | Path, resolution_min: int, columns: tuple, 
     """
     csv_path = Path(csv_path)
     text = read_csv_text(csv_path, columns)
-    check_rows(text, csv_path, columns)
+    check_rows(text, csv_path, columns, required=columns)
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error:

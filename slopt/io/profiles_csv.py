@@ -65,7 +65,7 @@ def read_profile_table(path: str | Path, resolution_min: int | None = None) -> P
 
     path = Path(path)
     text = read_csv_text(path, _COLUMNS)
-    check_rows(text, path, _COLUMNS, max_rows=("steps", "rows"))
+    check_rows(text, path, _COLUMNS, required=("time",), max_rows=("steps", "rows"))
     opts = dict(skip_blank_lines=True)
     try:
         head = pd.read_csv(io.StringIO(text), nrows=0, **opts)
