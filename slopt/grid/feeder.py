@@ -269,6 +269,8 @@ class Feeder:
         """
         from slopt.grid.pandapower_net import convert
 
+        if not all(hasattr(net, t) for t in ("bus", "line", "ext_grid")):
+            raise ArgumentError(f"Feeder.from_pandapower: net must be a pandapower net, got {type(net).__name__}")
         return convert(net, name=name, trafo_model=trafo_model).feeder
 
     @classmethod
@@ -305,7 +307,11 @@ class Feeder:
             If a bus number is not in the feeder.
         """
         scalar = np.isscalar(bus_ids)
-        ids = np.atleast_1d(np.asarray(bus_ids)).tolist()
+        try:
+            ids = np.atleast_1d(np.asarray(bus_ids)).ravel().tolist()
+        except (TypeError, ValueError):
+            raise ArgumentError(f"{self.source or self.name}: bus_ids must be a bus number or a sequence of them, "
+                                f"got {type(bus_ids).__name__}") from None
         out = []
         for b in ids:
             try:
@@ -365,7 +371,11 @@ class Feeder:
         return self.g_shunt_pu * w, -self.b_shunt_pu * w
 
     def scaled(self, load_factor: float) -> "Feeder":
-        """A copy with the nominal loads multiplied by ``load_factor``."""
+        """A copy with the nominal loads multiplied by ``load_factor`` (a finite number in
+        [0, 1e4], :data:`slopt.io.bounds.MAX_SCALE`)."""
+        from slopt.io.args import as_number
+
+        load_factor = as_number(load_factor, "Feeder.scaled", "load_factor", 0.0, bounds.MAX_SCALE)
         return replace(self, p_load_kw=self.p_load_kw * load_factor, q_load_kvar=self.q_load_kvar * load_factor)
 
     def __repr__(self) -> str:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from slopt.errors import InstanceError
+from slopt.io.args import as_path
 from slopt.io.bounds import BASE_KV, BASE_MVA, MAX_BUS_ID, V_ROOT_PU, check_range
 from slopt.io.csvsafe import check_header, check_rows, not_a_table, read_csv_text, row_error, strict_float
 from slopt.limits import check_file_size
@@ -118,7 +119,7 @@ def read_feeder_toml(path: str | Path):
     """
     from slopt.grid.feeder import Feeder
 
-    path = Path(path)
+    path = as_path(path, "read_feeder_toml")
     check_file_size(path, "feeder")
     try:
         text = path.read_text(encoding="utf-8")

@@ -27,10 +27,12 @@ from pydantic import ValidationError
 from slopt.errors import InstanceError
 from slopt.grid.feeder import BUNDLED_FEEDERS, Feeder, load_feeder
 from slopt.grid.profiles import load_profile, n_steps, pv_profile
+from slopt.io.args import as_path
 from slopt.io.bounds import MAX_MULTIPLIER, MAX_POWER_KW
 from slopt.io.csvsafe import check_header, check_rows, not_a_table, read_csv_text, row_error, strict_float
 from slopt.io.instance import Candidates, DispatchData, Instance
 from slopt.io.schema import InstanceSpec, format_validation_error
+from slopt.limits import check_file_size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -70,7 +72,8 @@ def load_instance(path: str | Path) -> Instance:
     >>> inst.n_steps, inst.dt_h                                     # doctest: +SKIP
     (96, 0.25)
     """
-    path = Path(path)
+    path = as_path(path, "load_instance")
+    check_file_size(path, "instance file")
     data = _read_toml(path)
     try:
         spec = InstanceSpec.model_validate(data)
@@ -368,7 +371,8 @@ def _read_series_csv(csv_path: str | Path, resolution_min: int, columns: tuple, 
     equal row lengths, strict ASCII numbers); errors are ``file: row N, column = value: reason``
     and never show the file's own text.
     """
-    csv_path = Path(csv_path)
+    csv_path = as_path(csv_path, "read_profiles_csv" if columns == PROFILE_COLUMNS else "read_request_csv", "csv_path")
+    want = n_steps(resolution_min)
     text = read_csv_text(csv_path, columns)
     check_rows(text, csv_path, columns, required=columns)
     try:
@@ -381,7 +385,6 @@ def _read_series_csv(csv_path: str | Path, resolution_min: int, columns: tuple, 
     _, header = lines[0]
     cols = check_header(header, csv_path, columns)
     data = lines[1:]
-    want = n_steps(resolution_min)
     if len(data) != want:
         what = "short" if len(data) < want else "too long"
         raise InstanceError.at(csv_path, "rows", len(data),

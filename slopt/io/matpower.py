@@ -285,7 +285,9 @@ def parse_matpower(text: str, path: str | Path = "<string>") -> dict:
         malformed matrix, or ids, ``baseMVA`` or ``baseKV`` outside their ranges.
     """
     if not isinstance(text, str):
-        raise InstanceError.at(path, "text", type(text).__name__, "parse_matpower needs the file's text (a str)")
+        from slopt.errors import ArgumentError
+
+        raise ArgumentError(f"parse_matpower: text must be the case file's text (a str), got {type(text).__name__}")
     statements = _statements(_check_size(text, path), path)
     if not statements or not _FUNCTION.fullmatch(" ".join(statements[0][1].split())):
         raise InstanceError(f"{path}: not a MATPOWER case file (the first statement must be 'function mpc = NAME')")

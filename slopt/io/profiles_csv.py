@@ -31,6 +31,7 @@ from slopt.errors import InstanceError
 from slopt.grid.bus_profiles import (BusProfiles, ProfileTable, check_time_axis, check_values, from_bus_columns,
                                      from_profile_table)
 from slopt.grid.feeder import Feeder
+from slopt.io.args import as_path, require
 from slopt.io.csvsafe import check_rows, not_a_table, read_csv_text
 
 __all__ = ["read_profile_table", "read_bus_profiles"]
@@ -63,7 +64,7 @@ def read_profile_table(path: str | Path, resolution_min: int | None = None) -> P
     """
     import pandas as pd
 
-    path = Path(path)
+    path = as_path(path, "read_profile_table")
     text = read_csv_text(path, _COLUMNS)
     check_rows(text, path, _COLUMNS, required=("time",), max_rows=("steps", "rows"))
     opts = dict(skip_blank_lines=True)
@@ -146,7 +147,8 @@ def read_bus_profiles(path: str | Path, feeder: Feeder, resolution_min: int | No
     names matched to ``feeder.elements`` (:func:`~slopt.grid.bus_profiles.from_profile_table`).
     Mixing the two is an error.
     """
-    table = read_profile_table(path, resolution_min)
+    require(feeder, Feeder, "read_bus_profiles", "feeder", "e.g. slopt.load_feeder('ieee33')")
+    table = read_profile_table(as_path(path, "read_bus_profiles"), resolution_min)
     is_bus = [_is_bus_column(c) for c in table.names]
     if all(is_bus):
         return from_bus_columns(feeder, table)
