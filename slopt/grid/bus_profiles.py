@@ -17,6 +17,7 @@ naive (local standard time or UTC, no daylight-saving jumps: a day has exactly 2
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,7 @@ __all__ = ["BusProfiles", "ProfileTable", "check_time_axis", "check_values", "fr
            "from_profile_table", "profile_columns"]
 
 _MIN = np.timedelta64(1, "m")
+_BUS_NAME = re.compile(r"[+-]?[0-9]{1,10}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -226,10 +228,9 @@ def from_bus_columns(feeder: Feeder, table: ProfileTable) -> BusProfiles:
     for j, name in enumerate(table.names):
         is_q = name.lower().startswith("q:")
         key = name[2:].strip() if is_q else name
-        try:
-            bus = int(key)
-        except ValueError:
-            raise InstanceError.at(src, "header", name, "expected a bus number (or q:<bus>) as column name") from None
+        if not _BUS_NAME.fullmatch(key):      # ASCII digits only: int() would also take '1_0' and '\u0663'
+            raise InstanceError.at(src, "header", name, "expected a bus number (or q:<bus>) as column name")
+        bus = int(key)
         k = feeder.index_of(bus) if bus in feeder._index else None
         if k is None:
             raise InstanceError.at(src, "header", name, f"no bus {bus} in feeder {feeder.name}")

@@ -246,6 +246,10 @@ def _dispatch(spec: InstanceSpec, path: Path, feeder: Feeder) -> DispatchData | 
         elif sc.scale is not None:
             scenarios[sc.name] = request * float(sc.scale)
             notes[sc.name] = sc.description or f"request x {sc.scale:g}"
+            if peak * float(sc.scale) > MAX_POWER_KW:
+                raise InstanceError.at(path, f"dispatch.scenarios[{i}].scale", sc.scale,
+                                       f"gives a request of {peak * float(sc.scale):.3g} kW; at most {MAX_POWER_KW:g} kW "
+                                       "is accepted (slopt.io.bounds)")
         else:
             if peak <= 0.0:
                 raise InstanceError.at(path, f"dispatch.scenarios[{i}].peak_kw", sc.peak_kw,

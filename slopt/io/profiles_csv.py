@@ -161,4 +161,4 @@ def read_bus_profiles(path: str | Path, feeder: Feeder, resolution_min: int | No
 
 def _is_bus_column(name: str) -> bool:
     key = name[2:].strip() if name.lower().startswith("q:") else name
-    return bool(re.fullmatch(r"[+-]?\d+", key))
+    return bool(re.fullmatch(r"[+-]?[0-9]{1,10}", key))
