@@ -43,6 +43,13 @@ _COLUMNS = "time,<bus numbers or profile names>"
 _BOOLEAN = re.compile(r"(?i)\b(?:true|false)\b")
 
 
+def _has_boolean(text: str) -> bool:
+    """Whether ``text`` holds the word true or false (a cheap substring test first: the
+    case-insensitive regex alone takes ~1 s on a year of 15-min data for 150 buses)."""
+    low = text.lower()
+    return ("true" in low or "false" in low) and _BOOLEAN.search(text) is not None
+
+
 def read_profile_table(path: str | Path, resolution_min: int | None = None) -> ProfileTable:
     """Read a time column and named numeric columns.
 
@@ -75,7 +82,7 @@ def read_profile_table(path: str | Path, resolution_min: int | None = None) -> P
         if "time" not in lower:
             raise not_a_table(path, _COLUMNS, "no column 'time' in the first line")
         tcol = head.columns[lower.index("time")]
-        if not _BOOLEAN.search(text):  # fast path: pandas' C parser (it would read 'true' as 1.0)
+        if not _has_boolean(text):  # fast path: pandas' C parser (it would read 'true' as 1.0)
             try:
                 df = pd.read_csv(io.StringIO(text), dtype={c: (str if c == tcol else float) for c in head.columns},
                                  keep_default_na=False, **opts)

@@ -195,3 +195,19 @@ def test_csv_year_per_bus_on_ieee141(tmp_path):
     assert bp.n_days == 365 and bp.p_kw.shape == (T, f.n_bus)
     np.testing.assert_array_equal(bp.p_kw[:, f.index_of(loaded)], vals)
     assert read_profile_table(tmp_path / "year.csv").names[0] == str(loaded[0])
+
+
+@pytest.mark.parametrize("cell", ["true", "FALSE", "1_0", "\u0663", "0x10"])
+def test_cells_pandas_or_python_would_read_as_numbers_are_refused(tmp_path, cell):
+    """pandas' C parser reads 'true' as 1.0 in a float column, Python's float reads '1_0' and '٣'."""
+    rows = day_rows(days=1)
+    rows[4] = rows[4].rsplit(",", 1)[0] + "," + cell
+    with pytest.raises(InstanceError, match=r"row 5, 3 = .*must be a finite number"):
+        read_bus_profiles(write(tmp_path, rows), tiny_feeder())
+
+
+def test_profile_values_are_capped(tmp_path):
+    rows = day_rows(days=1)
+    rows[2] = rows[2].rsplit(",", 1)[0] + ",1e12"
+    with pytest.raises(InstanceError, match=r"row 3, 3 = 1000000000000.0: must be at most 1e\+07 in magnitude"):
+        read_bus_profiles(write(tmp_path, rows), tiny_feeder())
