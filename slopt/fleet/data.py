@@ -280,11 +280,15 @@ def _header(text: str) -> list:
     return [c.strip() for c in next(csv.reader([first]), [])]
 
 
-def validate_fleet_table(table, source=None) -> pd.DataFrame:
+def validate_fleet_table(table, source=None, required=FLEET_COLUMNS[:-1]) -> pd.DataFrame:
     """Check a fleet table and return a clean, typed copy (what :class:`Fleet` holds).
 
     Library functions that take a fleet as a DataFrame call this before using it, so a table
     with NaN or out-of-range values, duplicate ids or missing columns never reaches a model.
+
+    ``required`` names the columns that must be present (default: all but ``accelerated``);
+    a function that needs fewer (``slopt.assign`` reads battery_id, chemistry, nominal_kwh, soh,
+    r_growth) passes those, and the other standard columns are checked when present.
 
     Bounds (besides the column rules of the module docstring): ``nominal_kwh`` in (0, 1e4]
     (:data:`slopt.io.bounds.MAX_MODULE_KWH`), ``r0_mohm`` <= 1e5, ``r_growth`` <= 100,
@@ -297,7 +301,7 @@ def validate_fleet_table(table, source=None) -> pd.DataFrame:
     InstanceError
         ``fleet: row N, column = value: reason`` for the first bad cell.
     """
-    return _validate(table, source)
+    return _validate(table, source, required)
 
 
 def as_fleet(fleet) -> Fleet:
@@ -319,8 +323,11 @@ def as_fleet(fleet) -> Fleet:
     raise ArgumentError(f"fleet must be a Fleet, a DataFrame or a fleet CSV path, got {type(fleet).__name__}")
 
 
-def _validate(table: pd.DataFrame, source) -> pd.DataFrame:
-    """Check a fleet table and return a clean, typed copy; raise InstanceError on the first problem."""
+def _validate(table: pd.DataFrame, source, required=FLEET_COLUMNS[:-1]) -> pd.DataFrame:
+    """Check a fleet table and return a clean, typed copy; raise InstanceError on the first problem.
+
+    Columns in ``required`` must be present (``battery_id`` always); the other standard
+    columns are checked when present."""
     where = source if source is not None else "fleet"
     if not isinstance(table, pd.DataFrame):
         raise ArgumentError(f"{where}: fleet table must be a pandas DataFrame, got {type(table).__name__}")
@@ -328,9 +335,10 @@ def _validate(table: pd.DataFrame, source) -> pd.DataFrame:
     dup = sorted({c for c in cols if cols.count(c) > 1})
     if dup:
         raise InstanceError(f"{where}: duplicate column {dup[0]!r}")
-    missing = [c for c in FLEET_COLUMNS if c not in cols and c != "accelerated"]
+    required = ("battery_id", *(c for c in required if c != "battery_id"))
+    missing = [c for c in required if c not in cols]
     if missing:
-        raise InstanceError(f"{where}: missing column {missing[0]!r} (required: {', '.join(FLEET_COLUMNS[:-1])})")
+        raise InstanceError(f"{where}: missing column {missing[0]!r} (required: {', '.join(required)})")
     if len(table) == 0:
         raise InstanceError(f"{where}: no data rows")
     check_limit("batteries", len(table), "fleet rows", source=where)
@@ -354,16 +362,17 @@ def _validate(table: pd.DataFrame, source) -> pd.DataFrame:
         fail(i, "battery_id", ids_s.iloc[i], f"duplicate of row {rows[first]}")
     out["battery_id"] = ids_s.astype(object).to_numpy()
     # chemistry
-    chem = t["chemistry"]
-    if not chem.isin(CHEMISTRIES).all():  # normalise only when needed (case, spaces)
-        chem = _text(chem).str.upper()
-    bad = np.flatnonzero(~chem.isin(CHEMISTRIES).to_numpy())
-    if bad.size:
-        fail(bad[0], "chemistry", t["chemistry"].iloc[bad[0]], f"must be one of {', '.join(CHEMISTRIES)}")
-    out["chemistry"] = chem.astype(object).to_numpy()
+    if "chemistry" in t.columns:
+        chem = t["chemistry"]
+        if not chem.isin(CHEMISTRIES).all():  # normalise only when needed (case, spaces)
+            chem = _text(chem).str.upper()
+        bad = np.flatnonzero(~chem.isin(CHEMISTRIES).to_numpy())
+        if bad.size:
+            fail(bad[0], "chemistry", t["chemistry"].iloc[bad[0]], f"must be one of {', '.join(CHEMISTRIES)}")
+        out["chemistry"] = chem.astype(object).to_numpy()
     # numbers
     num, text_of = {}, {}
-    for c in _NUMERIC:
+    for c in (c for c in _NUMERIC if c in t.columns):
         col = t[c]
         if col.dtype == object or pd.api.types.is_string_dtype(col):
             text = _text(col)
@@ -388,8 +397,10 @@ def _validate(table: pd.DataFrame, source) -> pd.DataFrame:
         """The value as written in the file (CSV) or formatted (DataFrame)."""
         return _Verbatim(text_of[c][i] if c in text_of else f"{num[c][i]:g}")
 
-    def check(c: str, ok: np.ndarray, reason: str):
-        bad = np.flatnonzero(~ok)
+    def check(c: str, ok, reason: str):
+        if c not in num:
+            return
+        bad = np.flatnonzero(~ok(num[c]))
         if bad.size:
             i = bad[0]
             v = num[c][i]
@@ -398,16 +409,17 @@ def _validate(table: pd.DataFrame, source) -> pd.DataFrame:
                 hint = " (give SOH as a fraction, e.g. 0.78, not %)"
             fail(i, c, shown(c, i), reason + hint)
 
-    check("nominal_kwh", num["nominal_kwh"] > 0, "must be > 0")
-    check("soh", (num["soh"] > 0) & (num["soh"] <= 1), "must be in (0, 1]")
-    check("r0_mohm", num["r0_mohm"] > 0, "must be > 0")
+    check("nominal_kwh", lambda v: v > 0, "must be > 0")
+    check("soh", lambda v: (v > 0) & (v <= 1), "must be in (0, 1]")
+    check("r0_mohm", lambda v: v > 0, "must be > 0")
     for c in ("r_growth", "cycle_count", "degradation_trend"):
-        check(c, num[c] >= 0, "must be >= 0")
+        check(c, lambda v: v >= 0, "must be >= 0")
     for c, cap in _CAPS.items():
-        check(c, num[c] <= cap, f"must be at most {cap:g} (no real module is larger; see validate_fleet_table)")
+        check(c, lambda v: v <= cap, f"must be at most {cap:g} (no real module is larger; see validate_fleet_table)")
     for c in ("t_min_c", "t_max_c"):
-        check(c, (num[c] >= -60) & (num[c] <= 120), "must be in [-60, 120] degC")
-    bad = np.flatnonzero(num["t_max_c"] < num["t_min_c"])
+        check(c, lambda v: (v >= -60) & (v <= 120), "must be in [-60, 120] degC")
+    both = "t_min_c" in num and "t_max_c" in num
+    bad = np.flatnonzero(num["t_max_c"] < num["t_min_c"]) if both else np.zeros(0, int)
     if bad.size:
         i = bad[0]
         fail(i, "t_max_c", shown("t_max_c", i), f"must be >= t_min_c ({shown('t_min_c', i)})")
@@ -427,7 +439,7 @@ def _validate(table: pd.DataFrame, source) -> pd.DataFrame:
     else:
         acc = np.zeros(len(t), dtype=bool)
     out["accelerated"] = acc
-    clean = pd.DataFrame({c: out[c] for c in FLEET_COLUMNS})
+    clean = pd.DataFrame({c: out[c] for c in FLEET_COLUMNS if c in out})
     extra = [c for c in t.columns if c not in FLEET_COLUMNS]
     for c in extra:
         clean[c] = t[c].to_numpy()
