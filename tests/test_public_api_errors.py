@@ -163,9 +163,9 @@ def _cases():
     add("SizingOptions-objective-array", lambda c: slopt.SizingOptions(objective=np.zeros(2)),
         _lead("slopt/sizing.py SizingOptions.__post_init__: check isinstance(objective, str)"))
     add("assign-None", lambda c: slopt.assign(None),
-        _lead("slopt/fleet/assign.py: fleet = as_fleet(fleet) at the top of assign()"))
+        _lead("slopt/fleet/assign.py: validate_fleet_table(fleet, required=ASSIGN_COLUMNS) in assign()"))
     add("assign-nan-soh", lambda c: _assign_status(c["fleet"].table.assign(soh=np.nan)),
-        _lead("slopt/fleet/assign.py: validate the DataFrame with as_fleet(fleet)"))
+        _lead("slopt/fleet/assign.py: validate_fleet_table(fleet, required=ASSIGN_COLUMNS) in assign()"))
     add("assign-options", lambda c: slopt.assign(c["fleet"], options=5),
         _lead("slopt/fleet/assign.py: check_assignment_options(options) at the top of assign()"))
     add("assign-years-0", lambda c: slopt.assign(c["fleet"], options=slopt.AssignmentOptions(years=0.0)),
@@ -173,7 +173,7 @@ def _cases():
     add("simulate_twin-years", lambda c: slopt.simulate_twin(c["fleet"], None, years="ten"),
         _lead("slopt/battery/twin.py: years as_number(...) and a slopt error for a bad fleet"))
     add("simulate_twin-fleet", lambda c: slopt.simulate_twin("fleet.csv", None),
-        _lead("slopt/battery/twin.py: as_fleet(fleet) (ArgumentError instead of TypeError)"))
+        _lead("slopt/battery/twin.py _fleet_table: ArgumentError instead of TypeError"))
     add("DBO-pop", lambda c: _dbo(pop_size="30"),
         _lead("slopt/heuristics/dbo.py: as_int(pop_size, ...) in DBO.__init__"))
     return cases
