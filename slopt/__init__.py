@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
-from slopt.errors import InfeasibleError, InstanceError, SloptError, SolverError
+from slopt.errors import ArgumentError, InfeasibleError, InstanceError, OutputError, SloptError, SolverError
 from slopt.grid.feeder import Feeder, load_feeder
 from slopt.grid.powerflow import PowerFlowResult, powerflow
 from slopt.io.instance import Candidates, Instance
@@ -25,7 +25,7 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - running from a sour
 
 __all__ = [
     "__version__",
-    "SloptError", "InstanceError", "InfeasibleError", "SolverError",
+    "SloptError", "InstanceError", "ArgumentError", "InfeasibleError", "SolverError", "OutputError",
     "Feeder", "load_feeder", "powerflow", "PowerFlowResult",
     "Instance", "Candidates", "load_instance",
 ]

@@ -3,7 +3,7 @@
 Every error carries a one-line message. Input errors name the file, the field path and
 the offending value, e.g. ``instances/x.toml: storage.retired.soh = 1.7: must be in (0, 1]``.
 The command line turns them into exit codes (DESIGN section 11):
-``InstanceError`` -> 2, ``InfeasibleError`` -> 3, ``SolverError`` and ``OutputError`` -> 4.
+``InstanceError`` (and its subclass ``ArgumentError``) -> 2, ``InfeasibleError`` -> 3, ``SolverError`` and ``OutputError`` -> 4.
 """
 
 from __future__ import annotations
@@ -32,6 +32,15 @@ class InstanceError(SloptError, ValueError):
         return cls(f"{where}{field} = {_short(value)}: {reason}")
 
 
+class ArgumentError(InstanceError, TypeError):
+    """A library function got an argument of the wrong kind (a path where a
+    :class:`~slopt.grid.feeder.Feeder` is expected, text where numbers are, an array of the
+    wrong shape). It is an :class:`InstanceError` (exit code 2) and also a ``TypeError``, so
+    code that catches either keeps working."""
+
+    exit_code = 2
+
+
 class InfeasibleError(SloptError):
     """The problem has no solution; the message carries the diagnosis."""
 
@@ -52,6 +61,11 @@ class OutputError(SloptError):
 
 
 def _short(value: object, limit: int = 60) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"{'-' if value < 0 else ''}<integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    try:
+        text = repr(value) if isinstance(value, str) else str(value)
+    except Exception:  # a value whose str() fails (huge ints beyond Python's digit limit, odd objects)
+        text = f"<{type(value).__name__}>"
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

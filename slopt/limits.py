@@ -19,6 +19,7 @@ name                   default          what it bounds
 ``batteries``          2,000,000        batteries in a fleet (file rows or ``generate``)
 ``file_mb``            1,000            size of one input file (MB)
 ``steps``              600,000          time steps of an instance (a year at 1 min is 525,600)
+``buses``              10,000           buses of a feeder (dense n x n matrices: 0.8 GB at 10,000)
 =====================  ===============  ====================================================
 """
 
@@ -32,7 +33,7 @@ __all__ = ["DEFAULTS", "limit", "set_limit", "check", "check_file_size", "parse_
 
 DEFAULTS: dict[str, float] = {
     "threads": 64, "pop": 10_000, "gens": 100_000, "evaluations": 2e8, "batteries": 2_000_000,
-    "file_mb": 1_000, "steps": 600_000,
+    "file_mb": 1_000, "steps": 600_000, "buses": 10_000,
 }
 _overrides: dict[str, float] = {}
 

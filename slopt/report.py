@@ -15,29 +15,46 @@ import pandas as pd
 
 from slopt.io.results import atomic_write_bytes, atomic_write_text
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "write_sizing_result", "plot_sizing",
+__all__ = ["atomic_write_text", "atomic_write_bytes", "to_json", "write_sizing_result", "plot_sizing",
            "dispatch_tables", "write_dispatch_result", "plot_dispatch"]
 
 
 def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        f = float(o)
-        return None if not math.isfinite(f) else f
-    if isinstance(o, np.ndarray):
-        return o.tolist()
+    """Objects json cannot write: numpy scalars and arrays, paths, timestamps (as text)."""
+    if isinstance(o, (np.generic, np.ndarray)):
+        return _clean(o)
     return str(o)
 
 
 def _clean(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
+    """A copy of ``obj`` that is valid JSON: NaN and +-Infinity (Python, numpy or pandas) become
+    ``null``, numpy scalars and arrays become Python numbers and lists, tuples become lists."""
     if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
+        return {str(k) if not isinstance(k, (str, int, float, bool)) and k is not None else k: _clean(v)
+                for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is pd.NaT or obj is pd.NA:
+        return None
     return obj
+
+
+def to_json(obj, indent: int | None = 2) -> str:
+    """Serialise a result payload as strictly valid JSON (RFC 8259).
+
+    Non-finite numbers become ``null`` (:func:`_clean`); anything that still is not valid
+    JSON raises instead of being written (``allow_nan=False``).
+
+    >>> to_json({"a": float("nan"), "b": np.float32(1.5), "c": np.array([1.0, np.inf])}, indent=None)
+    '{"a": null, "b": 1.5, "c": [1.0, null]}'
+    """
+    return json.dumps(_clean(obj), indent=indent, default=_json_default, allow_nan=False)
 
 
 def plot_sizing(result, out_dir: str | Path) -> list[Path]:
@@ -136,7 +153,7 @@ def write_sizing_result(result, out_dir: str | Path, plots: bool = True) -> list
         payload["least_violation_plan"] = {"note": "not a plan: the sizes that come closest to the band",
                                            "sizing": result.least_violation.to_dict(orient="records")}
     files.append(atomic_write_text(out_dir / "result.json",
-                                   json.dumps(_clean(payload), indent=2, default=_json_default)))
+                                   to_json(payload)))
     if result.convergence is not None and not result.convergence.empty:
         files.append(atomic_write_text(out_dir / "convergence.csv", result.convergence.to_csv(index=False)))
     if plots:
@@ -248,7 +265,7 @@ def write_dispatch_result(runs, out_dir: str | Path, *, extra: dict | None = Non
     payload = dict(extra or {})
     payload["metrics"] = t["metrics"].to_dict(orient="records")
     payload["groups"] = t["groups"].to_dict(orient="records")
-    files.append(atomic_write_text(out_dir / "result.json", json.dumps(_clean(payload), indent=2, default=_json_default)))
+    files.append(atomic_write_text(out_dir / "result.json", to_json(payload)))
     if plots:
         files += plot_dispatch(runs, out_dir, scenario=plot_scenario, title=title)
     return files

@@ -67,6 +67,23 @@ class SolveOptions:
     tee: bool = False
     highs_options: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        """Refuse values HiGHS cannot take (as slopt's own errors, before any model is built):
+        time limit finite and > 0, gap in [0, 1), threads in [1, limit ``threads``], seed in
+        [0, 2**32 - 1] (HiGHS gets it modulo 2**31), options a dict."""
+        from slopt.io.args import as_int, as_number, require
+        from slopt.limits import limit
+
+        if self.time_limit_s is not None:
+            as_number(self.time_limit_s, "SolveOptions", "time_limit_s", 0.0, 1e9, lo_open=True)
+        as_number(self.mip_rel_gap, "SolveOptions", "mip_rel_gap", 0.0, 1.0)
+        if self.mip_rel_gap >= 1.0:
+            as_number(self.mip_rel_gap, "SolveOptions", "mip_rel_gap", 0.0, 0.999999)
+        if self.threads is not None:
+            as_int(self.threads, "SolveOptions", "threads", 1, int(limit("threads")))
+        as_int(self.seed, "SolveOptions", "seed", 0, 2**32 - 1)
+        require(self.highs_options, dict, "SolveOptions", "highs_options")
+
 
 @dataclass
 class SolveResult:
@@ -158,7 +175,7 @@ def solve(model, options: SolveOptions | None = None) -> SolveResult:
 
     opts = options or SolveOptions()
     solver = _quiet_highs_class()()
-    highs_opts = {"random_seed": int(opts.seed), **({} if opts.tee else {"output_flag": False}), **opts.highs_options}
+    highs_opts = {"random_seed": int(opts.seed) % 2**31, **({} if opts.tee else {"output_flag": False}), **opts.highs_options}
     kwargs = dict(load_solutions=False, raise_exception_on_nonoptimal_result=False,
                   tee=opts.tee, rel_gap=opts.mip_rel_gap, solver_options=highs_opts)
     if opts.time_limit_s is not None:

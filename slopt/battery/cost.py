@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from slopt.io.bounds import MAX_LIFETIME_YEARS, MAX_YEARS, MIN_LIFETIME_YEARS, check_range
+
 __all__ = ["Technology", "NEW_DEFAULT", "RETIRED_DEFAULT", "storage_cost_usd", "cost_breakdown_usd",
            "capital_recovery_factor", "annualised_cost_usd"]
 
@@ -82,6 +84,14 @@ RETIRED_DEFAULT = Technology(
 )
 
 
+def _cost_args(tech, e_kwh, p_kw, func: str):
+    """Check the arguments of the cost functions: a Technology and numeric sizes."""
+    from slopt.io.args import as_float_array, require
+
+    require(tech, Technology, func, "tech", "e.g. slopt.battery.cost.NEW_DEFAULT")
+    return tech, as_float_array(e_kwh, func, "e_kwh"), as_float_array(p_kw, func, "p_kw")
+
+
 def storage_cost_usd(tech: Technology, e_kwh, p_kw):
     """Eq. 2 cost of one technology: ``E*(Ce+Cb+Cj+Cw+Cd) + P*Cp`` (E in Wh, P in W).
 
@@ -92,15 +102,15 @@ def storage_cost_usd(tech: Technology, e_kwh, p_kw):
     >>> storage_cost_usd(NEW_DEFAULT, 22.5, 18)     # seed 002 Table 2, node 8
     39375.0
     """
-    e = np.asarray(e_kwh, dtype=float)
-    p = np.asarray(p_kw, dtype=float)
+    tech, e, p = _cost_args(tech, e_kwh, p_kw, "storage_cost_usd")
     out = e * tech.energy_cost_usd_per_kwh + p * tech.power_cost_usd_per_kw
     return float(out) if out.ndim == 0 else out
 
 
 def cost_breakdown_usd(tech: Technology, e_kwh: float, p_kw: float) -> dict[str, float]:
     """The six cost categories C1..C6 of Eq. 1a-1f for one technology."""
-    e_wh, p_w = 1e3 * float(e_kwh), 1e3 * float(p_kw)
+    tech, e, p = _cost_args(tech, e_kwh, p_kw, "cost_breakdown_usd")
+    e_wh, p_w = 1e3 * float(e), 1e3 * float(p)
     return {
         "C1_battery": tech.ce_usd_per_wh * e_wh,
         "C2_pcs": tech.cp_usd_per_w * p_w,
@@ -112,9 +122,14 @@ def cost_breakdown_usd(tech: Technology, e_kwh: float, p_kw: float) -> dict[str,
 
 
 def capital_recovery_factor(rate: float, years: float) -> float:
-    """``r(1+r)^n / ((1+r)^n - 1)``; ``1/n`` when ``rate == 0``."""
-    if years <= 0:
-        raise ValueError("years must be > 0")
+    """``r(1+r)^n / ((1+r)^n - 1)``; ``1/n`` when ``rate == 0``.
+
+    Raises :class:`~slopt.errors.InstanceError` (a ``ValueError``) unless ``years`` is in
+    [0.1, 100] and ``rate`` in [-0.5, 1]."""
+    from slopt.io.args import as_number
+
+    years = as_number(years, "capital_recovery_factor", "years", MIN_LIFETIME_YEARS, MAX_YEARS)
+    rate = as_number(rate, "capital_recovery_factor", "rate", -0.5, 1.0)
     if rate == 0:
         return 1.0 / years
     g = (1.0 + rate) ** years
@@ -130,10 +145,21 @@ def annualised_cost_usd(tech: Technology, e_kwh, p_kw, *, rate: float = 0.06,
     annualised with the capital recovery factor over the horizon and one year of O&M
     (Eq. 1e) is added. ``lifetime_years`` defaults to ``tech.lifetime_years`` (the aging
     model supplies it in later releases).
+
+    Raises
+    ------
+    InstanceError
+        If the lifetime is outside [0.1, 100] years (:mod:`slopt.io.bounds`; a shorter life
+        would mean thousands of replacements), the horizon outside [0.1, 100] years or the
+        rate outside [-0.5, 1].
     """
+    tech, _, _ = _cost_args(tech, 0.0, 0.0, "annualised_cost_usd")
     life = tech.lifetime_years if lifetime_years is None else lifetime_years
-    e_wh = 1e3 * np.asarray(e_kwh, dtype=float)
-    p_w = 1e3 * np.asarray(p_kw, dtype=float)
+    life = check_range(life, MIN_LIFETIME_YEARS, MAX_LIFETIME_YEARS, None, f"{tech.name}.lifetime_years")
+    horizon_years = check_range(horizon_years, MIN_LIFETIME_YEARS, MAX_YEARS, None, "horizon_years")
+    rate = check_range(rate, -0.5, 1.0, None, "rate")
+    _, e, p = _cost_args(tech, e_kwh, p_kw, "annualised_cost_usd")
+    e_wh, p_w = 1e3 * e, 1e3 * p
     capex = e_wh * (tech.ce_usd_per_wh + tech.cb_usd_per_wh + tech.cj_usd_per_wh + tech.cd_usd_per_wh) \
         + p_w * tech.cp_usd_per_w
     n_buys = int(np.ceil(horizon_years / life - 1e-9))

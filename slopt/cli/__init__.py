@@ -42,7 +42,7 @@ def _root(version: Optional[bool] = typer.Option(None, "--version", callback=_ve
                                                  help="Print the version and exit."),
           limit: Optional[list[str]] = typer.Option(None, "--limit", metavar="NAME=VALUE",
                                                     help="Raise a resource limit (threads, pop, gens, evaluations, "
-                                                         "batteries, file_mb, steps); repeatable. See slopt.limits.")
+                                                         "batteries, file_mb, steps, buses); repeatable. See slopt.limits.")
           ) -> None:
     """Planning and operation of second-life battery storage on distribution feeders."""
     from slopt.limits import set_limit

@@ -141,13 +141,11 @@ def check_format(fmt: str) -> str:
 
 def emit(console: Console, fmt: str, table: Table, frame, summary: dict) -> None:
     """Print the main result: the rich ``table``, ``frame`` as CSV, or ``summary`` as JSON."""
-    import json
-
     if fmt == "csv":
         sys.stdout.write(frame.to_csv(index=False))
     elif fmt == "json":
-        from slopt.report import _clean, _json_default
+        from slopt.report import to_json
 
-        sys.stdout.write(json.dumps(_clean(summary), indent=2, default=_json_default) + "\n")
+        sys.stdout.write(to_json(summary) + "\n")
     else:
         console.print(table)

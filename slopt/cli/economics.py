@@ -8,7 +8,6 @@ plus CSV, JSON and PNG files written atomically at the end.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Optional
@@ -262,7 +261,7 @@ def _print(console, plan, ev, risk, cmp, priced=None) -> None:
 def write_economics(out_dir: Path, ev, risk, cmp, plots: bool = True, priced=None) -> list[Path]:
     """Write the CSV tables, ``result.json`` and the PNG plots (atomically)."""
     from slopt.economics.prices import price_table
-    from slopt.report import _clean, _json_default, atomic_write_text
+    from slopt.report import atomic_write_text, to_json
 
     tables = {"prices.csv": price_table(ev.prices), "plan.csv": ev.plan.summary(), "metrics.csv": ev.metrics,
               "cashflows.csv": ev.flows, "fee_bands.csv": ev.bands, "degradation.csv": ev.degradation,
@@ -288,7 +287,7 @@ def write_economics(out_dir: Path, ev, risk, cmp, plots: bool = True, priced=Non
         payload |= {"eaas": {"idle_reduction_pct": cmp.idle_reduction_pct,
                              "idle_steps_reduction_pct": cmp.idle_steps_reduction_pct,
                              "summary": cmp.summary.to_dict(orient="records")}}
-    files.append(atomic_write_text(out_dir / "result.json", json.dumps(_clean(payload), indent=2, default=_json_default)))
+    files.append(atomic_write_text(out_dir / "result.json", to_json(payload)))
     if plots:
         from slopt.economics.plots import plot_economics
 

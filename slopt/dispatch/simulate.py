@@ -26,7 +26,8 @@ from slopt.battery.aging import (Woehler, degradation_rate_pct_per_day, equivale
                                  remaining_cycles, soh_after)
 from slopt.dispatch.base import BatteryGroups, DispatchContext, GroupState, group_power_bounds, step_energy
 from slopt.dispatch.strategies import Strategy, get_strategy
-from slopt.errors import InstanceError, SolverError
+from slopt.errors import ArgumentError, InstanceError, SolverError
+from slopt.io.args import as_float_array, as_number, require
 from slopt.io.schema import MISSING
 
 __all__ = ["FeederContext", "DispatchResult", "simulate_dispatch", "groups_from_instance",
@@ -117,8 +118,14 @@ class DispatchResult:
 
 # ----------------------------------------------------------------------------- inputs
 def _groups_1d(groups: BatteryGroups) -> BatteryGroups:
-    arrays = {k: np.asarray(getattr(groups, k), dtype=float) for k in BatteryGroups.__dataclass_fields__}
-    shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    require(groups, BatteryGroups, "simulate_dispatch", "groups", "e.g. from groups_from_instance(instance)")
+    arrays = {k: as_float_array(getattr(groups, k), "simulate_dispatch", f"groups.{k}")
+              for k in BatteryGroups.__dataclass_fields__}
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    except ValueError:
+        raise ArgumentError(f"simulate_dispatch: the group arrays do not broadcast: "
+                            f"{ {k: a.shape for k, a in arrays.items()} }") from None
     if len(shape) != 1 or shape[0] < 1:
         raise InstanceError.at(None, "groups", f"shape {shape}", "simulate_dispatch needs one unit: arrays of shape (G,)")
     arrays = {k: np.ascontiguousarray(np.broadcast_to(a, shape)) for k, a in arrays.items()}
@@ -149,7 +156,10 @@ def groups_from_instance(instance) -> tuple[BatteryGroups, dict]:
     InstanceError
         If the instance has no ``[dispatch]`` section.
     """
-    d = getattr(instance, "dispatch", None)
+    from slopt.io.instance import Instance
+
+    require(instance, Instance, "groups_from_instance", "instance", "use slopt.load_instance(path)")
+    d = instance.dispatch
     if d is None:
         raise InstanceError.at(getattr(instance, "path", None), "dispatch", MISSING,
                                "the instance has no [dispatch] section (battery groups and request)")
@@ -227,20 +237,26 @@ def simulate_dispatch(groups: BatteryGroups, p_request_kw, strategy="priority", 
     t_start = time.perf_counter()
     g = _groups_1d(groups)
     n_g = g.e_kwh.size
-    req = np.asarray(p_request_kw, dtype=float)
+    req = as_float_array(p_request_kw, "simulate_dispatch", "p_request_kw")
     if req.ndim != 1 or req.size == 0:
         raise InstanceError.at(None, "p_request_kw", f"shape {req.shape}", "must be a non-empty 1-D series")
     if not np.all(np.isfinite(req)):
         raise InstanceError.at(None, "p_request_kw", "non-finite values", "must be finite")
-    if not (np.isfinite(dt_h) and dt_h > 0):
-        raise InstanceError.at(None, "dt_h", dt_h, "must be > 0")
+    dt_h = as_number(dt_h, "simulate_dispatch", "dt_h", 0.0, 24.0 * 366, lo_open=True)
     strat: Strategy = get_strategy(strategy)
     names = tuple(f"G{i + 1}" for i in range(n_g)) if names is None else tuple(str(n) for n in names)
     technology = ("",) * n_g if technology is None else tuple(str(t) for t in technology)
     if len(names) != n_g or len(technology) != n_g:
         raise InstanceError.at(None, "names", list(names), f"need one name and technology per group ({n_g})")
     usable = g.soh * g.e_kwh
-    soc_start = 0.5 * (g.soc_min + g.soc_max) if soc0 is None else np.broadcast_to(np.asarray(soc0, float), (n_g,)).copy()
+    if soc0 is None:
+        soc_start = 0.5 * (g.soc_min + g.soc_max)
+    else:
+        soc_start = as_float_array(soc0, "simulate_dispatch", "soc0")
+        if soc_start.ndim > 1 or soc_start.size not in (1, n_g):
+            raise ArgumentError(f"simulate_dispatch: soc0 must be one number or one per group ({n_g}), "
+                                f"got shape {soc_start.shape}")
+        soc_start = np.broadcast_to(soc_start.reshape(-1), (n_g,)).copy()
     bad = ~(np.isfinite(soc_start) & (soc_start >= g.soc_min - 1e-12) & (soc_start <= g.soc_max + 1e-12))
     if np.any(bad):
         i = int(np.flatnonzero(bad)[0])

@@ -199,6 +199,11 @@ def _tech_plan(tech: Technology, built: pd.DataFrame, d: pd.DataFrame, dt_h: flo
 
 def plan_from_result(result, *, chemistry: str = "lfp") -> Plan:
     """A :class:`Plan` from a :class:`slopt.sizing.SizingResult` (it must carry its instance)."""
+    if not all(hasattr(result, k) for k in ("instance", "objective_usd", "sizing", "dispatch")):
+        from slopt.errors import ArgumentError
+
+        raise ArgumentError(f"plan_from_result: result must be a SizingResult (from slopt.solve_sizing), "
+                            f"got {type(result).__name__}")
     if result.instance is None or result.objective_usd is None or result.sizing.empty:
         raise InstanceError.at(None, "result", getattr(result, "status", "?"), "a solved plan with its instance is needed")
     return plan_from_tables(result.sizing, result.dispatch, result.instance.technologies, name=result.instance.name,
@@ -212,9 +217,10 @@ def plan_from_dir(path: str | Path, instance=None, *, chemistry: str = "lfp") ->
     :class:`~slopt.io.instance.Instance` or a TOML path) or, when omitted, from
     ``instances/<name>.toml`` found next to the directory or below the working directory.
     """
+    from slopt.io.args import as_path
     from slopt.io.loader import load_instance
 
-    path = Path(path)
+    path = as_path(path, "plan_from_dir")
     files = {k: path / f"{k}" for k in ("result.json", "sizing.csv", "dispatch.csv")}
     for k, f in files.items():
         if not f.is_file():

@@ -363,9 +363,10 @@ def load_prices(path: str | Path | None) -> PriceSet:
     """Read a price-set TOML file (``None``: the documented defaults)."""
     if path is None:
         return PriceSet()
+    from slopt.io.args import as_path
     from slopt.io.loader import _read_toml
 
-    path = Path(path)
+    path = as_path(path, "load_prices")
     return price_set(_read_toml(path), path)
 
 

@@ -219,12 +219,18 @@ def route_feasible(route: str, soh) -> np.ndarray:
 
     ``remanufacture``: ``SOH >= 0.8``; ``recycle``: always.
     """
-    s = np.asarray(soh, dtype=float)
+    from slopt.errors import ArgumentError, InstanceError
+    from slopt.io.args import as_float_array
+
+    s = as_float_array(soh, "route_feasible", "soh")
+    if not isinstance(route, str):
+        raise ArgumentError(f"route_feasible: route must be a route name ({', '.join(ROUTES)}), got {type(route).__name__}")
     if route == "remanufacture":
         return s >= REMANUFACTURE_MIN_SOH - 1e-12
     if route == "recycle":
         return np.ones(s.shape, dtype=bool)
-    raise ValueError(f"unknown route {route!r}; expected one of {ROUTES}")
+    raise InstanceError.at(None, "route_feasible: route", route if isinstance(route, str) else type(route).__name__,
+                           f"unknown route; expected one of {', '.join(ROUTES)}")
 
 
 # --------------------------------------------------------------------------- the eight applications
@@ -296,9 +302,12 @@ APPLICATIONS: dict[str, Application] = {
 
 def scale_demands(applications: Mapping[str, Application] | Iterable[Application], factor: float
                   ) -> dict[str, Application]:
-    """Copies of the applications with ``demand_kwh`` multiplied by ``factor`` (>= 0)."""
-    if not (math.isfinite(factor) and factor >= 0):
-        raise ValueError(f"scale_demands: factor must be finite and >= 0, got {factor}")
+    """Copies of the applications with ``demand_kwh`` multiplied by ``factor`` (in [0, 1e4],
+    :data:`slopt.io.bounds.MAX_SCALE`)."""
+    from slopt.io.args import as_number
+    from slopt.io.bounds import MAX_SCALE
+
+    factor = as_number(factor, "scale_demands", "factor", 0.0, MAX_SCALE)
     apps = applications.values() if isinstance(applications, Mapping) else applications
     return {a.name: replace(a, demand_kwh=a.demand_kwh * factor) for a in apps}
 

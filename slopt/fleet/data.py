@@ -25,6 +25,7 @@ The generator's choices where the seed is silent are listed in ``docs/fleet.md``
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +33,13 @@ import numpy as np
 import pandas as pd
 
 from slopt.battery.twin import DEFAULT_CHEMISTRY
-from slopt.errors import InstanceError
+from slopt.errors import ArgumentError, InstanceError
+from slopt.io.bounds import MAX_MODULE_KWH
+from slopt.io.csvsafe import check_rows, not_a_table, read_csv_text
+from slopt.limits import check as check_limit
 
-__all__ = ["Fleet", "generate_fleet", "load_fleet", "FLEET_COLUMNS", "CHEMISTRIES", "GeneratorSpec",
-           "DEFAULT_SPEC"]
+__all__ = ["Fleet", "generate_fleet", "load_fleet", "validate_fleet_table", "as_fleet", "FLEET_COLUMNS", "CHEMISTRIES",
+           "GeneratorSpec", "DEFAULT_SPEC"]
 
 FLEET_COLUMNS = ("battery_id", "chemistry", "nominal_kwh", "soh", "r0_mohm", "r_growth", "t_min_c", "t_max_c",
                  "cycle_count", "degradation_trend", "accelerated")
@@ -44,6 +48,10 @@ FLEET_COLUMNS = ("battery_id", "chemistry", "nominal_kwh", "soh", "r0_mohm", "r_
 CHEMISTRIES = ("LFP", "NMC")
 
 _NUMERIC = ("nominal_kwh", "soh", "r0_mohm", "r_growth", "t_min_c", "t_max_c", "cycle_count", "degradation_trend")
+#: Upper bounds of the numeric columns: values no real module reaches (a 1e308 kWh module
+#: would put Infinity into every total).
+_CAPS = {"nominal_kwh": MAX_MODULE_KWH, "r0_mohm": 1e5, "r_growth": 100.0, "cycle_count": 1e6,
+         "degradation_trend": 1e3}
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
 
@@ -166,9 +174,14 @@ def generate_fleet(n: int = 120, seed=0, spec: GeneratorSpec = DEFAULT_SPEC) -> 
     -------
     Fleet
     """
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"generate_fleet: n must be an integer >= 1, got {n!r}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ArgumentError(f"generate_fleet: n must be an integer >= 1, got {type(n).__name__} {n!r:.40}")
+    if n < 1:
+        raise InstanceError.at(None, "generate_fleet: n", n, "must be an integer >= 1")
+    check_limit("batteries", n, "generate_fleet: n")
+    if not isinstance(spec, GeneratorSpec):
+        raise ArgumentError(f"generate_fleet: spec must be a GeneratorSpec, got {type(spec).__name__}")
+    rng = _rng(seed)
     s = spec
     lfp = rng.random(n) < s.share_lfp
     accel = rng.random(n) < s.share_accelerated
@@ -211,59 +224,124 @@ def generate_fleet(n: int = 120, seed=0, spec: GeneratorSpec = DEFAULT_SPEC) -> 
     return Fleet(table)
 
 
+def _rng(seed) -> np.random.Generator:
+    """A Generator from ``seed`` (a Generator, or an integer >= 0); anything else is refused."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ArgumentError(f"seed must be an integer >= 0 or a numpy Generator, got {type(seed).__name__} {seed!r:.40}")
+    if seed < 0:
+        raise InstanceError.at(None, "seed", seed, "must be an integer >= 0")
+    return np.random.default_rng(int(seed))
+
+
 # --------------------------------------------------------------------------- loading and validation
 
 
 def load_fleet(csv_path: str | Path) -> Fleet:
     """Read a fleet CSV (header row with the :data:`FLEET_COLUMNS`; ``accelerated`` optional).
 
+    The file passes the checks of :mod:`slopt.io.csvsafe` first: its size against the
+    ``file_mb`` limit and its row count against the ``batteries`` limit before it is parsed,
+    UTF-8 text without binary data, every row as long as the header, no line breaks inside
+    quoted fields. Numbers must be plain decimals and lie within the bounds of
+    :func:`validate_fleet_table`.
+
     Raises
     ------
     InstanceError
         One line naming the file, the 1-based data row and the column, e.g.
         ``fleet.csv: row 17, soh = 1.3: must be in (0, 1]``; or the missing column, an
-        unreadable file, an empty table.
+        unreadable file, an empty table. The file's own text is never shown beyond the
+        offending cell.
     """
+    if not isinstance(csv_path, (str, Path)):
+        raise ArgumentError(f"load_fleet: csv_path must be a file path, got {type(csv_path).__name__}")
     path = Path(csv_path)
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except FileNotFoundError:
-        raise InstanceError(f"{path}: cannot read fleet file (not found)") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InstanceError(f"{path}: cannot read fleet file ({type(e).__name__}: {e})") from None
-    except pd.errors.EmptyDataError:
-        raise InstanceError(f"{path}: empty fleet file (no header)") from None
-    except pd.errors.ParserError as e:
-        raise InstanceError(f"{path}: invalid CSV: {e}") from None
-    header = _header(path)
+    text = read_csv_text(path, FLEET_COLUMNS[:-1], what="fleet file")
+    if not text.strip():
+        raise InstanceError(f"{path}: empty fleet file (no header)")
+    check_rows(text, path, FLEET_COLUMNS[:-1], required=("battery_id",), max_rows=("batteries", "fleet rows"))
+    header = _header(text)
     dup = sorted({c for c in header if header.count(c) > 1})
     if dup:
         raise InstanceError(f"{path}: duplicate column {dup[0]!r}")
+    try:
+        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise not_a_table(path, FLEET_COLUMNS, type(e).__name__) from None
     raw.columns = [str(c).strip() for c in raw.columns]
     return Fleet(_validate(raw, source=path))
 
 
-def _header(path: Path) -> list:
-    """Column names of the first CSV line, as written (pandas renames duplicates)."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        first = next(csv.reader(fh), [])
-    return [c.strip() for c in first]
+def _header(text: str) -> list:
+    """Column names of the first non-blank CSV line, as written (pandas renames duplicates)."""
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    return [c.strip() for c in next(csv.reader([first]), [])]
 
 
-def _validate(table: pd.DataFrame, source) -> pd.DataFrame:
-    """Check a fleet table and return a clean, typed copy; raise InstanceError on the first problem."""
+def validate_fleet_table(table, source=None, required=FLEET_COLUMNS[:-1]) -> pd.DataFrame:
+    """Check a fleet table and return a clean, typed copy (what :class:`Fleet` holds).
+
+    Library functions that take a fleet as a DataFrame call this before using it, so a table
+    with NaN or out-of-range values, duplicate ids or missing columns never reaches a model.
+
+    ``required`` names the columns that must be present (default: all but ``accelerated``);
+    a function that needs fewer (``slopt.assign`` reads battery_id, chemistry, nominal_kwh, soh,
+    r_growth) passes those, and the other standard columns are checked when present.
+
+    Bounds (besides the column rules of the module docstring): ``nominal_kwh`` in (0, 1e4]
+    (:data:`slopt.io.bounds.MAX_MODULE_KWH`), ``r0_mohm`` <= 1e5, ``r_growth`` <= 100,
+    ``cycle_count`` <= 1e6, ``degradation_trend`` <= 1000; at most the ``batteries`` limit rows.
+
+    Raises
+    ------
+    ArgumentError
+        If ``table`` is not a DataFrame.
+    InstanceError
+        ``fleet: row N, column = value: reason`` for the first bad cell.
+    """
+    return _validate(table, source, required)
+
+
+def as_fleet(fleet) -> Fleet:
+    """A validated :class:`Fleet` from a Fleet, a DataFrame or the path of a fleet CSV.
+
+    Raises
+    ------
+    ArgumentError
+        For anything else (None, a number, a list).
+    InstanceError
+        For a table or file with bad values (see :func:`validate_fleet_table`).
+    """
+    if isinstance(fleet, Fleet):
+        return fleet
+    if isinstance(fleet, pd.DataFrame):
+        return Fleet(fleet)
+    if isinstance(fleet, (str, Path)):
+        return load_fleet(fleet)
+    raise ArgumentError(f"fleet must be a Fleet, a DataFrame or a fleet CSV path, got {type(fleet).__name__}")
+
+
+def _validate(table: pd.DataFrame, source, required=FLEET_COLUMNS[:-1]) -> pd.DataFrame:
+    """Check a fleet table and return a clean, typed copy; raise InstanceError on the first problem.
+
+    Columns in ``required`` must be present (``battery_id`` always); the other standard
+    columns are checked when present."""
     where = source if source is not None else "fleet"
     if not isinstance(table, pd.DataFrame):
-        raise InstanceError(f"{where}: fleet table must be a pandas DataFrame, got {type(table).__name__}")
+        raise ArgumentError(f"{where}: fleet table must be a pandas DataFrame, got {type(table).__name__}")
     cols = [str(c) for c in table.columns]
     dup = sorted({c for c in cols if cols.count(c) > 1})
     if dup:
         raise InstanceError(f"{where}: duplicate column {dup[0]!r}")
-    missing = [c for c in FLEET_COLUMNS if c not in cols and c != "accelerated"]
+    required = ("battery_id", *(c for c in required if c != "battery_id"))
+    missing = [c for c in required if c not in cols]
     if missing:
-        raise InstanceError(f"{where}: missing column {missing[0]!r} (required: {', '.join(FLEET_COLUMNS[:-1])})")
+        raise InstanceError(f"{where}: missing column {missing[0]!r} (required: {', '.join(required)})")
     if len(table) == 0:
         raise InstanceError(f"{where}: no data rows")
+    check_limit("batteries", len(table), "fleet rows", source=where)
     t = table.reset_index(drop=True)
     rows = np.arange(1, len(t) + 1)
 
@@ -284,16 +362,17 @@ def _validate(table: pd.DataFrame, source) -> pd.DataFrame:
         fail(i, "battery_id", ids_s.iloc[i], f"duplicate of row {rows[first]}")
     out["battery_id"] = ids_s.astype(object).to_numpy()
     # chemistry
-    chem = t["chemistry"]
-    if not chem.isin(CHEMISTRIES).all():  # normalise only when needed (case, spaces)
-        chem = _text(chem).str.upper()
-    bad = np.flatnonzero(~chem.isin(CHEMISTRIES).to_numpy())
-    if bad.size:
-        fail(bad[0], "chemistry", t["chemistry"].iloc[bad[0]], f"must be one of {', '.join(CHEMISTRIES)}")
-    out["chemistry"] = chem.astype(object).to_numpy()
+    if "chemistry" in t.columns:
+        chem = t["chemistry"]
+        if not chem.isin(CHEMISTRIES).all():  # normalise only when needed (case, spaces)
+            chem = _text(chem).str.upper()
+        bad = np.flatnonzero(~chem.isin(CHEMISTRIES).to_numpy())
+        if bad.size:
+            fail(bad[0], "chemistry", t["chemistry"].iloc[bad[0]], f"must be one of {', '.join(CHEMISTRIES)}")
+        out["chemistry"] = chem.astype(object).to_numpy()
     # numbers
     num, text_of = {}, {}
-    for c in _NUMERIC:
+    for c in (c for c in _NUMERIC if c in t.columns):
         col = t[c]
         if col.dtype == object or pd.api.types.is_string_dtype(col):
             text = _text(col)
@@ -318,8 +397,10 @@ def _validate(table: pd.DataFrame, source) -> pd.DataFrame:
         """The value as written in the file (CSV) or formatted (DataFrame)."""
         return _Verbatim(text_of[c][i] if c in text_of else f"{num[c][i]:g}")
 
-    def check(c: str, ok: np.ndarray, reason: str):
-        bad = np.flatnonzero(~ok)
+    def check(c: str, ok, reason: str):
+        if c not in num:
+            return
+        bad = np.flatnonzero(~ok(num[c]))
         if bad.size:
             i = bad[0]
             v = num[c][i]
@@ -328,14 +409,17 @@ def _validate(table: pd.DataFrame, source) -> pd.DataFrame:
                 hint = " (give SOH as a fraction, e.g. 0.78, not %)"
             fail(i, c, shown(c, i), reason + hint)
 
-    check("nominal_kwh", num["nominal_kwh"] > 0, "must be > 0")
-    check("soh", (num["soh"] > 0) & (num["soh"] <= 1), "must be in (0, 1]")
-    check("r0_mohm", num["r0_mohm"] > 0, "must be > 0")
+    check("nominal_kwh", lambda v: v > 0, "must be > 0")
+    check("soh", lambda v: (v > 0) & (v <= 1), "must be in (0, 1]")
+    check("r0_mohm", lambda v: v > 0, "must be > 0")
     for c in ("r_growth", "cycle_count", "degradation_trend"):
-        check(c, num[c] >= 0, "must be >= 0")
+        check(c, lambda v: v >= 0, "must be >= 0")
+    for c, cap in _CAPS.items():
+        check(c, lambda v: v <= cap, f"must be at most {cap:g} (no real module is larger; see validate_fleet_table)")
     for c in ("t_min_c", "t_max_c"):
-        check(c, (num[c] >= -60) & (num[c] <= 120), "must be in [-60, 120] degC")
-    bad = np.flatnonzero(num["t_max_c"] < num["t_min_c"])
+        check(c, lambda v: (v >= -60) & (v <= 120), "must be in [-60, 120] degC")
+    both = "t_min_c" in num and "t_max_c" in num
+    bad = np.flatnonzero(num["t_max_c"] < num["t_min_c"]) if both else np.zeros(0, int)
     if bad.size:
         i = bad[0]
         fail(i, "t_max_c", shown("t_max_c", i), f"must be >= t_min_c ({shown('t_min_c', i)})")
@@ -355,7 +439,7 @@ def _validate(table: pd.DataFrame, source) -> pd.DataFrame:
     else:
         acc = np.zeros(len(t), dtype=bool)
     out["accelerated"] = acc
-    clean = pd.DataFrame({c: out[c] for c in FLEET_COLUMNS})
+    clean = pd.DataFrame({c: out[c] for c in FLEET_COLUMNS if c in out})
     extra = [c for c in t.columns if c not in FLEET_COLUMNS]
     for c in extra:
         clean[c] = t[c].to_numpy()

@@ -17,6 +17,7 @@ naive (local standard time or UTC, no daylight-saving jumps: a day has exactly 2
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,11 +26,13 @@ from slopt.errors import InstanceError
 from slopt.grid.elements import GridElements
 from slopt.grid.feeder import Feeder
 from slopt.grid.profiles import RESOLUTIONS_MIN
+from slopt.io.bounds import MAX_POWER_KW
 
 __all__ = ["BusProfiles", "ProfileTable", "check_time_axis", "check_values", "from_bus_columns",
            "from_profile_table", "profile_columns"]
 
 _MIN = np.timedelta64(1, "m")
+_BUS_NAME = re.compile(r"[+-]?[0-9]{1,10}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,7 +159,7 @@ def check_time_axis(times, source, *, column: str = "time", resolution_min: int 
     """
     t = np.asarray(times).astype("datetime64[s]")
     n = t.size
-    row = lambda k: f"{column}[row {k + 1}]"  # noqa: E731
+    row = lambda k: f"row {k + 1}, {column}"  # noqa: E731
     line = lambda k: f"line {k + first_line}"  # noqa: E731
     if n < 2:
         raise InstanceError.at(source, "rows", n, "need at least two time steps")
@@ -192,13 +195,16 @@ def check_time_axis(times, source, *, column: str = "time", resolution_min: int 
     return res, start.astype("datetime64[m]")
 
 
-def check_values(values: np.ndarray, names, source, *, first_line: int = 2) -> None:
-    """Every value finite; else a one-line error naming the column and the row."""
-    bad = ~np.isfinite(values)
+def check_values(values: np.ndarray, names, source, *, first_line: int = 2, cap: float = MAX_POWER_KW) -> None:
+    """Every value finite and at most ``cap`` in magnitude (default
+    :data:`slopt.io.bounds.MAX_POWER_KW`); else a one-line error naming the row and the column."""
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(values) <= cap)          # NaN compares False: caught too
     if bad.any():
         k, j = (int(x) for x in np.argwhere(bad)[0])
-        raise InstanceError.at(source, f"{names[j]}[row {k + 1}]", values[k, j],
-                               f"must be a finite number (line {k + first_line})")
+        v = values[k, j]
+        reason = "must be a finite number" if not np.isfinite(v) else f"must be at most {cap:g} in magnitude"
+        raise InstanceError.at(source, f"row {k + 1}, {names[j]}", v, f"{reason} (line {k + first_line})")
 
 
 # ----------------------------------------------------------------------------- mapping
@@ -222,10 +228,9 @@ def from_bus_columns(feeder: Feeder, table: ProfileTable) -> BusProfiles:
     for j, name in enumerate(table.names):
         is_q = name.lower().startswith("q:")
         key = name[2:].strip() if is_q else name
-        try:
-            bus = int(key)
-        except ValueError:
-            raise InstanceError.at(src, "header", name, "expected a bus number (or q:<bus>) as column name") from None
+        if not _BUS_NAME.fullmatch(key):      # ASCII digits only: int() would also take '1_0' and '\u0663'
+            raise InstanceError.at(src, "header", name, "expected a bus number (or q:<bus>) as column name")
+        bus = int(key)
         k = feeder.index_of(bus) if bus in feeder._index else None
         if k is None:
             raise InstanceError.at(src, "header", name, f"no bus {bus} in feeder {feeder.name}")

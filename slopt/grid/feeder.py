@@ -13,8 +13,11 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-from slopt.errors import InstanceError
+from slopt.errors import ArgumentError, InstanceError
 from slopt.grid.elements import GridElements
+from slopt.io import bounds
+from slopt.io.bounds import check_range
+from slopt.limits import check
 
 __all__ = ["Feeder", "GridElements", "load_feeder", "BUNDLED_FEEDERS"]
 
@@ -141,38 +144,55 @@ class Feeder:
             If the network is meshed, disconnected, has duplicate branches, unknown
             buses, or a non-positive impedance.
         """
+        if not isinstance(name, str) or not name.strip():
+            raise ArgumentError(f"Feeder.from_branches: name must be a non-empty string, got {name!r:.60}")
         src = source or name
-        bus_ids = np.asarray(bus_ids, dtype=int)
-        fb = np.asarray(from_bus, dtype=int)
-        tb = np.asarray(to_bus, dtype=int)
-        r = np.asarray(r_pu, dtype=float)
-        x = np.asarray(x_pu, dtype=float)
-        p = np.asarray(p_load_kw, dtype=float)
-        q = np.asarray(q_load_kvar, dtype=float)
+        bus_ids = _ids(bus_ids, src, "bus")
+        if bus_ids.size == 0:
+            raise InstanceError.at(src, "bus", "[]", "a feeder needs at least one bus")
+        check("buses", bus_ids.size, "buses", source=src)
+        fb = _ids(from_bus, src, "from_bus")
+        tb = _ids(to_bus, src, "to_bus")
+        r = _vector(r_pu, src, "r_pu")
+        x = _vector(x_pu, src, "x_pu")
+        p = _vector(p_load_kw, src, "p_load_kw")
+        q = _vector(q_load_kvar, src, "q_load_kvar")
+        for arr, fld in ((p, "p_load_kw"), (q, "q_load_kvar")):
+            if arr.size != bus_ids.size:
+                raise InstanceError.at(src, fld, f"{arr.size} values", f"need one per bus ({bus_ids.size})")
+        for arr, fld in ((tb, "to_bus"), (r, "r_pu"), (x, "x_pu")):
+            if arr.size != fb.size:
+                raise InstanceError.at(src, fld, f"{arr.size} values", f"need one per branch ({fb.size} from_bus)")
+        base_kv = check_range(base_kv, *bounds.BASE_KV, src, "base_kv")
+        base_mva = check_range(base_mva, *bounds.BASE_MVA, src, "base_mva")
+        v_root_pu = check_range(v_root_pu, *bounds.V_ROOT_PU, src, "v_root_pu")
         if len(set(bus_ids.tolist())) != len(bus_ids):
             dup = next(b for b in bus_ids if (bus_ids == b).sum() > 1)
             raise InstanceError.at(src, "bus", int(dup), "duplicate bus number")
         known = set(bus_ids.tolist())
-        for k, (a, b) in enumerate(zip(fb, tb)):
+        for k, (a, b) in enumerate(zip(fb.tolist(), tb.tolist())):
             for end in (a, b):
                 if end not in known:
                     raise InstanceError.at(src, f"branch[{k}]", f"{a}-{b}", f"bus {end} is not in the bus table")
             if a == b:
                 raise InstanceError.at(src, f"branch[{k}]", f"{a}-{b}", "branch connects a bus to itself")
         for arr, fld in ((r, "r"), (x, "x")):
-            bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
+            bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0) | (arr > bounds.MAX_IMPEDANCE_PU))
             if bad.size:
                 k = int(bad[0])
-                raise InstanceError.at(src, f"branch[{k}].{fld}", arr[k], "impedance must be finite and >= 0")
+                raise InstanceError.at(src, f"branch[{k}].{fld}", arr[k],
+                                       f"impedance must be finite, >= 0 and <= {bounds.MAX_IMPEDANCE_PU:g} p.u.")
         zbad = np.flatnonzero(np.hypot(r, x) <= 0)
         if zbad.size:
             k = int(zbad[0])
             raise InstanceError.at(src, f"branch[{k}].r,x", f"{r[k]},{x[k]}", "branch impedance must be > 0")
         for arr, fld in ((p, "p_load_kw"), (q, "q_load_kvar")):
-            bad = np.flatnonzero(~np.isfinite(arr))
+            bad = np.flatnonzero(~(np.abs(arr) <= bounds.MAX_POWER_KW))
             if bad.size:
                 k = int(bad[0])
-                raise InstanceError.at(src, f"bus[{bus_ids[k]}].{fld}", arr[k], "load must be finite")
+                reason = "load must be finite" if not np.isfinite(arr[k]) else \
+                    f"load must be at most {bounds.MAX_POWER_KW:g} kW in magnitude"
+                raise InstanceError.at(src, f"bus[{bus_ids[k]}].{fld}", arr[k], reason)
 
         g = nx.Graph()
         g.add_nodes_from(bus_ids.tolist())
@@ -190,7 +210,7 @@ class Feeder:
             raise InstanceError.at(
                 src, "branch", f"{a}-{b}", f"feeder is meshed (loop through buses {[e[0] for e in cyc]}); a radial feeder is required"
             )
-        root = int(bus_ids[0]) if root is None else int(root)
+        root = int(bus_ids[0]) if root is None else _root_id(root, src)
         if root not in known:
             raise InstanceError.at(src, "root", root, "root bus is not in the bus table")
 
@@ -209,7 +229,7 @@ class Feeder:
         per_bus = {}
         for key, arr in (("g_shunt_pu", g_shunt_pu), ("b_shunt_pu", b_shunt_pu), ("vn_kv", vn_kv)):
             if arr is not None:
-                arr = np.asarray(arr, dtype=float)
+                arr = _vector(arr, src, key)
                 if arr.shape != bus_ids.shape or not np.all(np.isfinite(arr)):
                     raise InstanceError.at(src, key, arr, f"need {bus_ids.size} finite values, one per bus")
                 per_bus[key] = arr[idx]
@@ -225,9 +245,9 @@ class Feeder:
             x_pu=xx,
             p_load_kw=p[idx],
             q_load_kvar=q[idx],
-            base_kv=float(base_kv),
-            base_mva=float(base_mva),
-            v_root_pu=float(v_root_pu),
+            base_kv=base_kv,
+            base_mva=base_mva,
+            v_root_pu=v_root_pu,
             source=str(src),
             elements=elements,
             **per_bus,
@@ -249,6 +269,8 @@ class Feeder:
         """
         from slopt.grid.pandapower_net import convert
 
+        if not all(hasattr(net, t) for t in ("bus", "line", "ext_grid")):
+            raise ArgumentError(f"Feeder.from_pandapower: net must be a pandapower net, got {type(net).__name__}")
         return convert(net, name=name, trafo_model=trafo_model).feeder
 
     @classmethod
@@ -285,7 +307,11 @@ class Feeder:
             If a bus number is not in the feeder.
         """
         scalar = np.isscalar(bus_ids)
-        ids = np.atleast_1d(np.asarray(bus_ids)).tolist()
+        try:
+            ids = np.atleast_1d(np.asarray(bus_ids)).ravel().tolist()
+        except (TypeError, ValueError):
+            raise ArgumentError(f"{self.source or self.name}: bus_ids must be a bus number or a sequence of them, "
+                                f"got {type(bus_ids).__name__}") from None
         out = []
         for b in ids:
             try:
@@ -345,12 +371,57 @@ class Feeder:
         return self.g_shunt_pu * w, -self.b_shunt_pu * w
 
     def scaled(self, load_factor: float) -> "Feeder":
-        """A copy with the nominal loads multiplied by ``load_factor``."""
+        """A copy with the nominal loads multiplied by ``load_factor`` (a finite number in
+        [0, 1e4], :data:`slopt.io.bounds.MAX_SCALE`)."""
+        from slopt.io.args import as_number
+
+        load_factor = as_number(load_factor, "Feeder.scaled", "load_factor", 0.0, bounds.MAX_SCALE)
         return replace(self, p_load_kw=self.p_load_kw * load_factor, q_load_kvar=self.q_load_kvar * load_factor)
 
     def __repr__(self) -> str:
         return (f"Feeder({self.name!r}, n_bus={self.n_bus}, load={self.p_load_kw.sum():.1f} kW "
                 f"{self.q_load_kvar.sum():.1f} kvar, base {self.base_kv} kV/{self.base_mva} MVA)")
+
+
+def _vector(values, src, field: str) -> np.ndarray:
+    """``values`` as a 1-D float array; text, nested lists or other objects are an ArgumentError."""
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise ArgumentError(f"{src}: {field} must be a sequence of numbers, got {type(values).__name__}") from None
+    if arr.ndim != 1:
+        raise ArgumentError(f"{src}: {field} must be one-dimensional, got shape {arr.shape}")
+    return arr
+
+
+def _ids(values, src, field: str) -> np.ndarray:
+    """Bus numbers as int64: integer-valued, finite, in [0, MAX_BUS_ID] (no silent truncation of 3.5)."""
+    try:
+        arr = None if isinstance(values, (str, bytes)) else np.asarray(values)
+        if arr is not None and arr.dtype.kind == "O":
+            arr = arr.astype(float)                 # e.g. ints beyond int64: out of range below
+    except (TypeError, ValueError, OverflowError):
+        arr = None
+    if arr is None or arr.dtype.kind not in "iuf":
+        raise ArgumentError(f"{src}: {field} must be a sequence of integer bus numbers, got {type(values).__name__}")
+    if arr.ndim != 1:
+        raise ArgumentError(f"{src}: {field} must be one-dimensional, got shape {arr.shape}")
+    with np.errstate(invalid="ignore"):
+        ok = (arr >= 0) & (arr <= bounds.MAX_BUS_ID)
+        if arr.dtype.kind == "f":
+            ok &= arr == np.round(arr)
+    bad = np.flatnonzero(~ok)
+    if bad.size:
+        k = int(bad[0])
+        raise InstanceError.at(src, f"{field}[{k}]", arr[k], f"bus number must be an integer in [0, {bounds.MAX_BUS_ID}]")
+    return arr.astype(np.int64)
+
+
+def _root_id(root, src) -> int:
+    if isinstance(root, bool) or not isinstance(root, (int, np.integer)) and not (
+            isinstance(root, (float, np.floating)) and float(root).is_integer()):
+        raise InstanceError.at(src, "root", root, "must be an integer bus number")
+    return int(root)
 
 
 def load_feeder(name: str) -> Feeder:

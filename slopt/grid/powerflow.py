@@ -34,7 +34,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from slopt.errors import ArgumentError, InstanceError
 from slopt.grid.feeder import Feeder
+from slopt.limits import limit
 
 __all__ = ["powerflow", "PowerFlowResult"]
 
@@ -150,14 +152,8 @@ def powerflow(
     >>> round(float(pf.vm_pu.min()), 5), round(float(pf.loss_kw), 2)
     (0.91309, 202.68)
     """
-    if int(max_iter) < 1 or not tol_pu > 0:
-        raise ValueError(f"powerflow: need max_iter >= 1 and tol_pu > 0, got {max_iter}, {tol_pu}")
+    p, q, tol_pu, max_iter, threads = _check_arguments(feeder, p_kw, q_kvar, tol_pu, max_iter, engine, threads)
     n = feeder.n_bus
-    p = np.asarray(p_kw, dtype=float)
-    q = np.zeros_like(p) if q_kvar is None else np.asarray(q_kvar, dtype=float)
-    p, q = np.broadcast_arrays(p, q)
-    if p.shape[-1:] != (n,):
-        raise ValueError(f"powerflow: last dimension of p_kw/q_kvar must be n_bus={n}, got shape {p.shape}")
     batch_shape = p.shape[:-1]
     p2 = p.reshape(-1, n)
     q2 = q.reshape(-1, n)
@@ -168,7 +164,7 @@ def powerflow(
     engine = _engine(feeder, live, engine)
 
     out = _Out(n_snap, n)
-    n_threads = 1 if threads is None else max(1, int(threads))
+    n_threads = 1 if threads is None else threads
     rows = engine.block_size  # blocks of snapshots sized for the cache
     blocks = [(lo, min(lo + rows, n_snap)) for lo in range(0, n_snap, rows)]
 
@@ -197,6 +193,70 @@ def powerflow(
         converged=conv.reshape(batch_shape),
         iterations=out.iterations.reshape(batch_shape),
     )
+
+
+def _check_arguments(feeder, p_kw, q_kvar, tol_pu, max_iter, engine, threads):
+    """Validate the arguments of :func:`powerflow` (types, shapes, options). Non-finite loads are
+    not refused: their snapshots come back with ``converged = False``.
+
+    Raises :class:`~slopt.errors.ArgumentError` for a wrong kind of argument and
+    :class:`~slopt.errors.InstanceError` for a bad value; returns the float arrays ``p, q``
+    (broadcast), and ``tol_pu``, ``max_iter``, ``threads`` as numbers.
+    """
+    if not isinstance(feeder, Feeder):
+        raise ArgumentError(f"powerflow: feeder must be a slopt Feeder (e.g. slopt.load_feeder('ieee33')), "
+                            f"got {type(feeder).__name__}")
+    arrays = []
+    for name, value in (("p_kw", p_kw), ("q_kvar", q_kvar)):
+        if value is None and name == "q_kvar":
+            arrays.append(None)
+            continue
+        try:
+            arr = None if isinstance(value, (str, bytes)) else np.asarray(value, dtype=float)
+        except (TypeError, ValueError, OverflowError):
+            arr = None
+        if arr is None:
+            raise ArgumentError(f"powerflow: {name} must be an array of numbers (kW per bus), got {type(value).__name__}"
+                                " (lists of lists must be rectangular)")
+        arrays.append(arr)
+    p, q = arrays
+    if q is None:
+        q = np.zeros_like(p)
+    n = feeder.n_bus
+    for name, arr in (("p_kw", p), ("q_kvar", q)):
+        if arr.ndim == 0 or arr.shape[-1] != n:
+            raise ArgumentError(f"powerflow: the last dimension of {name} must be n_bus = {n} (buses in feeder.bus_ids "
+                                f"order), got shape {arr.shape}")
+    try:
+        p, q = np.broadcast_arrays(p, q)
+    except ValueError:
+        raise ArgumentError(f"powerflow: p_kw shape {p.shape} and q_kvar shape {q.shape} do not broadcast") from None
+    tol = _number(tol_pu, "tol_pu")
+    if not 0 < tol < 1:
+        raise InstanceError.at(None, "powerflow: tol_pu", tol_pu, "must be in (0, 1)")
+    it = _integer(max_iter, "max_iter")
+    if not 1 <= it <= 100_000:
+        raise InstanceError.at(None, "powerflow: max_iter", max_iter, "must be in [1, 100000]")
+    if not isinstance(engine, str) or engine not in ENGINES:
+        raise InstanceError.at(None, "powerflow: engine", engine, f"must be one of {', '.join(ENGINES)}")
+    if threads is not None:
+        threads = _integer(threads, "threads")
+        if not 1 <= threads <= limit("threads"):
+            raise InstanceError.at(None, "powerflow: threads", threads, f"must be in [1, {limit('threads'):g}] "
+                                   "(limit threads, see slopt.limits)")
+    return p, q, tol, it, threads
+
+
+def _number(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ArgumentError(f"powerflow: {name} must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _integer(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ArgumentError(f"powerflow: {name} must be an integer, got {type(value).__name__}")
+    return int(value)
 
 
 #: Working-set size (in float64 values) of one block of snapshots (4 MiB).

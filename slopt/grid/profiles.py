@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from slopt.errors import InstanceError
+
 __all__ = ["RESOLUTIONS_MIN", "HOURLY_LOAD", "HOURLY_PV", "load_profile", "pv_profile", "resample",
            "n_steps", "check_resolution"]
 
@@ -58,9 +60,11 @@ HOURLY_PV.setflags(write=False)
 
 
 def check_resolution(resolution_min) -> int:
-    """Return ``resolution_min`` as int if it is 60, 15 or 5; raise ``ValueError`` otherwise."""
-    if isinstance(resolution_min, (bool, np.bool_)) or resolution_min not in RESOLUTIONS_MIN:
-        raise ValueError(f"resolution must be one of 60, 15 or 5 minutes, got {resolution_min!r}")
+    """Return ``resolution_min`` as int if it is 60, 15 or 5; else raise
+    :class:`~slopt.errors.InstanceError` (a ``ValueError``)."""
+    ok = isinstance(resolution_min, (int, float, np.integer, np.floating)) and not isinstance(resolution_min, (bool, np.bool_))
+    if not ok or resolution_min not in RESOLUTIONS_MIN:
+        raise InstanceError.at(None, "resolution_min", resolution_min, "must be one of 60, 15 or 5 minutes")
     return int(resolution_min)
 
 
@@ -116,8 +120,9 @@ def resample(values, from_min: int, to_min: int, *, periodic: bool = True) -> np
 
     Raises
     ------
-    ValueError
-        If a resolution is not 60, 15 or 5, or ``n`` is not a whole number of coarse steps.
+    InstanceError
+        (a ``ValueError``) If a resolution is not 60, 15 or 5, or ``n`` is not a whole number
+        of coarse steps. :class:`~slopt.errors.ArgumentError` if ``values`` are not numbers.
 
     Examples
     --------
@@ -130,9 +135,11 @@ def resample(values, from_min: int, to_min: int, *, periodic: bool = True) -> np
     """
     from_min = check_resolution(from_min)
     to_min = check_resolution(to_min)
-    v = np.asarray(values, dtype=float)
+    from slopt.io.args import as_float_array
+
+    v = as_float_array(values, "resample", "values")
     if v.ndim == 0:
-        raise ValueError("values must have at least one axis (time)")
+        raise InstanceError.at(None, "resample: values", "a scalar", "must have at least one axis (time)")
     n = v.shape[-1]
     if from_min == to_min:
         return v.copy()
@@ -140,7 +147,8 @@ def resample(values, from_min: int, to_min: int, *, periodic: bool = True) -> np
     if to_min > from_min:  # downsample: block means
         k = to_min // from_min
         if n % k:
-            raise ValueError(f"{n} steps of {from_min} min are not a whole number of {to_min}-min steps")
+            raise InstanceError.at(None, "resample: values", f"{n} steps of {from_min} min",
+                                   f"not a whole number of {to_min}-min steps")
         return v.reshape(*lead, n // k, k).mean(axis=-1)
 
     k = from_min // to_min

@@ -20,13 +20,19 @@ impedances in ohm; they are converted to p.u. with ``z_base = base_kv^2 / base_m
 from __future__ import annotations
 
 import csv
+import io
 import math
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from slopt.errors import InstanceError
+from slopt.io.args import as_path
+from slopt.io.bounds import BASE_KV, BASE_MVA, MAX_BUS_ID, V_ROOT_PU, check_range
+from slopt.io.csvsafe import check_header, check_rows, not_a_table, read_csv_text, row_error, strict_float
+from slopt.limits import check_file_size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,47 +45,50 @@ _REQUIRED = ("name", "base_kv", "base_mva", "root_bus", "buses", "branches")
 _OPTIONAL = ("source", "citation", "header", "v_root_pu")
 _BUS_COLUMNS = ("bus_id", "p_kw", "q_kvar")
 _BRANCH_COLUMNS = ("from_bus", "to_bus", "r_ohm", "x_ohm")
+_BUS_ID = re.compile(r"\+?[0-9]{1,10}")
 
 
-def _positive(path: Path, meta: dict, key: str) -> float:
+def _positive(path: Path, meta: dict, key: str, lo: float, hi: float) -> float:
     val = meta[key]
     if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val) or val <= 0:
         raise InstanceError.at(path, key, val, "must be a positive number")
-    return float(val)
+    return check_range(val, lo, hi, path, key)
 
 
 def _read_table(path: Path, columns: tuple[str, ...], int_columns: int) -> list[np.ndarray]:
-    """Read a CSV with exactly ``columns``; the first ``int_columns`` are integers."""
+    """Read a CSV with exactly ``columns``; the first ``int_columns`` are integer bus numbers.
+
+    Checked by :mod:`slopt.io.csvsafe` (size, UTF-8, row shape, strict numbers); errors are
+    ``file: row N, column = value: reason``."""
+    text = read_csv_text(path, columns)
+    check_rows(text, path, columns, required=columns)
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-    except OSError as e:
-        raise InstanceError.at(path, "file", str(path), f"cannot read file ({e.strerror})") from None
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise InstanceError.at(path, "file", str(path), f"not a readable CSV text file ({type(e).__name__})") from None
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error:
+        raise not_a_table(path, columns, "malformed CSV") from None
     rows = [r for r in rows if any(c.strip() for c in r)]
-    if not rows:
-        raise InstanceError.at(path, "header", "", f"empty file; expected columns {','.join(columns)}")
     header = tuple(c.strip() for c in rows[0])
     if header != columns:
-        raise InstanceError.at(path, "header", ",".join(header), f"expected columns {','.join(columns)}")
+        check_header(list(header), path, columns)
+        raise not_a_table(path, columns, "columns in another order or extra columns")
     if len(rows) == 1:
         raise InstanceError.at(path, "rows", 0, "table has no data rows")
     out = [[] for _ in columns]
-    for k, row in enumerate(rows[1:], start=2):
-        if len(row) != len(columns):
-            raise InstanceError.at(path, f"line {k}", ",".join(row), f"expected {len(columns)} values")
+    for k, row in enumerate(rows[1:], start=1):
         for j, (col, cell) in enumerate(zip(columns, row)):
             cell = cell.strip()
-            try:
-                val = int(cell) if j < int_columns else float(cell)
-            except ValueError:
-                kind = "an integer bus number" if j < int_columns else "a number"
-                raise InstanceError.at(path, f"line {k}.{col}", cell, f"must be {kind}") from None
-            if j >= int_columns and not math.isfinite(val):
-                raise InstanceError.at(path, f"line {k}.{col}", cell, "must be finite")
+            if j < int_columns:
+                if not _BUS_ID.fullmatch(cell) or int(cell) > MAX_BUS_ID:
+                    raise row_error(path, k, col, cell, f"must be an integer bus number in [0, {MAX_BUS_ID}]")
+                out[j].append(int(cell))
+                continue
+            val = strict_float(cell)
+            if val is None:
+                raise row_error(path, k, col, cell, "must be a number")
+            elif not math.isfinite(val):
+                raise row_error(path, k, col, cell, "must be finite")
             out[j].append(val)
-    return [np.asarray(c, dtype=int if j < int_columns else float) for j, c in enumerate(out)]
+    return [np.asarray(c, dtype=np.int64 if j < int_columns else float) for j, c in enumerate(out)]
 
 
 def read_feeder_toml(path: str | Path):
@@ -110,7 +119,8 @@ def read_feeder_toml(path: str | Path):
     """
     from slopt.grid.feeder import Feeder
 
-    path = Path(path)
+    path = as_path(path, "read_feeder_toml")
+    check_file_size(path, "feeder")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
@@ -119,7 +129,7 @@ def read_feeder_toml(path: str | Path):
         raise InstanceError.at(path, "feeder", str(path), "not a UTF-8 text file") from None
     try:
         meta = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as e:
         raise InstanceError.at(path, "toml", str(e), "not valid TOML") from None
     missing = [k for k in _REQUIRED if k not in meta]
     if missing:
@@ -130,13 +140,13 @@ def read_feeder_toml(path: str | Path):
     for key in ("name", "buses", "branches"):
         if not isinstance(meta[key], str) or not meta[key].strip():
             raise InstanceError.at(path, key, meta[key], "must be a non-empty string")
-    base_kv = _positive(path, meta, "base_kv")
-    base_mva = _positive(path, meta, "base_mva")
+    base_kv = _positive(path, meta, "base_kv", *BASE_KV)
+    base_mva = _positive(path, meta, "base_mva", *BASE_MVA)
     meta.setdefault("v_root_pu", 1.0)
-    v_root = _positive(path, meta, "v_root_pu")
+    v_root = _positive(path, meta, "v_root_pu", *V_ROOT_PU)
     root = meta["root_bus"]
-    if isinstance(root, bool) or not isinstance(root, int):
-        raise InstanceError.at(path, "root_bus", root, "must be an integer bus number")
+    if isinstance(root, bool) or not isinstance(root, int) or not 0 <= root <= MAX_BUS_ID:
+        raise InstanceError.at(path, "root_bus", root, f"must be an integer bus number in [0, {MAX_BUS_ID}]")
 
     bus_ids, p_kw, q_kvar = _read_table(path.parent / meta["buses"], _BUS_COLUMNS, 1)
     fb, tb, r_ohm, x_ohm = _read_table(path.parent / meta["branches"], _BRANCH_COLUMNS, 2)

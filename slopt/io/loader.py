@@ -27,8 +27,12 @@ from pydantic import ValidationError
 from slopt.errors import InstanceError
 from slopt.grid.feeder import BUNDLED_FEEDERS, Feeder, load_feeder
 from slopt.grid.profiles import load_profile, n_steps, pv_profile
+from slopt.io.args import as_path
+from slopt.io.bounds import MAX_MULTIPLIER, MAX_POWER_KW
+from slopt.io.csvsafe import check_header, check_rows, not_a_table, read_csv_text, row_error, strict_float
 from slopt.io.instance import Candidates, DispatchData, Instance
 from slopt.io.schema import InstanceSpec, format_validation_error
+from slopt.limits import check_file_size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -68,7 +72,8 @@ def load_instance(path: str | Path) -> Instance:
     >>> inst.n_steps, inst.dt_h                                     # doctest: +SKIP
     (96, 0.25)
     """
-    path = Path(path)
+    path = as_path(path, "load_instance")
+    check_file_size(path, "instance file")
     data = _read_toml(path)
     try:
         spec = InstanceSpec.model_validate(data)
@@ -150,7 +155,7 @@ def _assemble(spec: InstanceSpec, path: Path) -> Instance:
         max_sites=max_sites,
         fixed=cand.mode == "fixed",
     )
-    return Instance(
+    inst = Instance(
         name=spec.name,
         path=path,
         feeder=feeder,
@@ -170,6 +175,22 @@ def _assemble(spec: InstanceSpec, path: Path) -> Instance:
         dispatch=_dispatch(spec, path, feeder),
         bus_profiles=bus_profiles,
     )
+    _check_net_load(inst, path)
+    return inst
+
+
+def _check_net_load(inst: Instance, path: Path) -> None:
+    """The net load of every bus and step (loads x ``load_scale`` x profile - PV) is at most
+    :data:`~slopt.io.bounds.MAX_POWER_KW` in magnitude: larger values are no physical feeder
+    and would become MILP bounds beyond what a solver can represent."""
+    for arr, what in zip(inst.net_load_kw(), ("active", "reactive")):
+        peak = float(np.max(np.abs(arr))) if arr.size else 0.0
+        if not peak <= MAX_POWER_KW:
+            t, k = np.unravel_index(int(np.argmax(np.abs(arr))), arr.shape) if np.isfinite(peak) else (0, 0)
+            bus = int(inst.feeder.bus_ids[k])
+            raise InstanceError.at(path, "load_scale", inst.load_scale,
+                                   f"gives a net {what} load of {peak:.3g} kW at bus {bus}, step {t + 1}; "
+                                   f"at most {MAX_POWER_KW:g} kW per bus is accepted (slopt.io.bounds)")
 
 
 def _bus_profiles(spec: InstanceSpec, path: Path, feeder: Feeder):
@@ -225,6 +246,10 @@ def _dispatch(spec: InstanceSpec, path: Path, feeder: Feeder) -> DispatchData | 
         elif sc.scale is not None:
             scenarios[sc.name] = request * float(sc.scale)
             notes[sc.name] = sc.description or f"request x {sc.scale:g}"
+            if peak * float(sc.scale) > MAX_POWER_KW:
+                raise InstanceError.at(path, f"dispatch.scenarios[{i}].scale", sc.scale,
+                                       f"gives a request of {peak * float(sc.scale):.3g} kW; at most {MAX_POWER_KW:g} kW "
+                                       "is accepted (slopt.io.bounds)")
         else:
             if peak <= 0.0:
                 raise InstanceError.at(path, f"dispatch.scenarios[{i}].peak_kw", sc.peak_kw,
@@ -308,7 +333,8 @@ def read_profiles_csv(csv_path: str | Path, resolution_min: int) -> tuple[np.nda
 
     There must be exactly ``24 * 60 / resolution_min`` data rows; ``time`` is the start of
     each step (``HH:MM``, optionally with seconds or a leading date) and must match the
-    resolution; ``load`` and ``pv`` are finite multipliers ``>= 0``.
+    resolution; ``load`` and ``pv`` are finite multipliers in ``[0, 1000]``
+    (:data:`slopt.io.bounds.MAX_MULTIPLIER`).
 
     Returns
     -------
@@ -327,7 +353,8 @@ def read_request_csv(csv_path: str | Path, resolution_min: int) -> np.ndarray:
     """Read a dispatch request CSV with columns ``time,p_request_kw`` (extra columns are ignored).
 
     Same row and time rules as :func:`read_profiles_csv`; ``p_request_kw`` is the power asked
-    of the storage unit, finite, positive when charging.
+    of the storage unit, finite, positive when charging, at most
+    :data:`slopt.io.bounds.MAX_POWER_KW` in magnitude.
 
     Returns
     -------
@@ -342,59 +369,47 @@ def read_request_csv(csv_path: str | Path, resolution_min: int) -> np.ndarray:
 
 
 def _read_series_csv(csv_path: str | Path, resolution_min: int, columns: tuple, nonnegative: bool) -> dict:
-    """Columns ``columns[1:]`` of a 24-h CSV whose first column ``columns[0]`` is the step start."""
-    csv_path = Path(csv_path)
+    """Columns ``columns[1:]`` of a 24-h CSV whose first column ``columns[0]`` is the step start.
+
+    The file goes through :mod:`slopt.io.csvsafe` (size, UTF-8, no binary, one row per line,
+    equal row lengths, strict ASCII numbers); errors are ``file: row N, column = value: reason``
+    and never show the file's own text.
+    """
+    csv_path = as_path(csv_path, "read_profiles_csv" if columns == PROFILE_COLUMNS else "read_request_csv", "csv_path")
+    want = n_steps(resolution_min)
+    text = read_csv_text(csv_path, columns)
+    check_rows(text, csv_path, columns, required=columns)
     try:
-        text = csv_path.read_bytes().decode("utf-8-sig")
-    except OSError as e:
-        raise InstanceError.at(csv_path, "file", str(csv_path), f"cannot read file ({e.strerror or type(e).__name__})") from None
-    except UnicodeDecodeError as e:
-        raise InstanceError.at(csv_path, "file", str(csv_path), f"not UTF-8 text (byte {e.start})") from None
-    try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as e:
-        raise InstanceError.at(csv_path, "file", str(csv_path), f"not a readable CSV file ({e})") from None
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error:
+        raise not_a_table(csv_path, columns, "malformed CSV") from None
     lines = [(k + 1, r) for k, r in enumerate(rows) if any(c.strip() for c in r)]
     if not lines:
-        raise InstanceError.at(csv_path, "header", "", f"file is empty; expected columns {','.join(columns)}")
+        raise not_a_table(csv_path, columns, "the file is empty")
     _, header = lines[0]
-    names = [h.strip().lower() for h in header]
-    cols = {}
-    for c in columns:
-        if c not in names:
-            raise InstanceError.at(csv_path, "header", ",".join(h.strip() for h in header),
-                                   f"missing column {c!r}; expected columns {','.join(columns)}")
-        if names.count(c) > 1:
-            raise InstanceError.at(csv_path, "header", ",".join(h.strip() for h in header), f"duplicate column {c!r}")
-        cols[c] = names.index(c)
+    cols = check_header(header, csv_path, columns)
     data = lines[1:]
-    want = n_steps(resolution_min)
     if len(data) != want:
         what = "short" if len(data) < want else "too long"
         raise InstanceError.at(csv_path, "rows", len(data),
                                f"file is {what}: expected {want} rows (24 h at {resolution_min} min)")
     time_col, value_cols = columns[0], columns[1:]
     out = {c: np.empty(want) for c in value_cols}
-    rule = "a finite number >= 0" if nonnegative else "a finite number"
+    cap = MAX_MULTIPLIER if nonnegative else MAX_POWER_KW
+    rule = f"a finite number in [0, {cap:g}]" if nonnegative else f"a finite number in [-{cap:g}, {cap:g}]"
     for r, (line, row) in enumerate(data):
-        if len(row) != len(header):
-            raise InstanceError.at(csv_path, f"row {r + 1}", ",".join(row),
-                                   f"has {len(row)} fields, header has {len(header)} (line {line})")
         t = row[cols[time_col]].strip()
-        m = _TIME.match(t)
+        m = _TIME.match(t) if len(t) <= 40 else None
         minutes = int(m.group(1)) * 60 + int(m.group(2)) if m else -1
         if not m or (m.group(3) or "00") != "00" or minutes != r * resolution_min:
             expect = r * resolution_min
-            raise InstanceError.at(csv_path, f"{time_col}[row {r + 1}]", t,
-                                   f"expected {expect // 60:02d}:{expect % 60:02d} (step start at {resolution_min}-min "
-                                   f"resolution, line {line})")
+            raise row_error(csv_path, r + 1, time_col, t,
+                            f"expected {expect // 60:02d}:{expect % 60:02d} (step start at {resolution_min}-min "
+                            f"resolution, line {line})")
         for c in value_cols:
             cell = row[cols[c]].strip()
-            try:
-                x = float(cell)
-            except ValueError:
-                x = None
-            if x is None or not math.isfinite(x) or (nonnegative and x < 0):
-                raise InstanceError.at(csv_path, f"{c}[row {r + 1}]", cell, f"must be {rule} (line {line})")
+            x = strict_float(cell)
+            if x is None or not math.isfinite(x) or (nonnegative and x < 0) or abs(x) > cap:
+                raise row_error(csv_path, r + 1, c, cell, f"must be {rule} (line {line})")
             out[c][r] = x
     return out

@@ -22,6 +22,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationEr
                       field_validator, model_validator)
 
 from slopt.battery.cost import NEW_DEFAULT, RETIRED_DEFAULT, Technology
+from slopt.io import bounds as B
 
 __all__ = ["InstanceSpec", "BandSpec", "ProfilesSpec", "StorageSpec", "NewTechnologySpec",
            "RetiredTechnologySpec", "CandidatesSpec", "DispatchSpec", "DispatchGroupSpec",
@@ -64,6 +65,20 @@ def _range(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool):
     return AfterValidator(check)
 
 
+def _capped(lo: float, hi: float, lo_open: bool):
+    """A lower bound and a physical cap (:mod:`slopt.io.bounds`), with one message for each side."""
+    low = f"> {_num(lo)}" if lo_open else f">= {_num(lo)}"
+
+    def check(x):
+        if not (x > lo if lo_open else x >= lo):
+            raise ValueError(f"must be {low}")
+        if x > hi:
+            raise ValueError(f"must be at most {hi:g} (no physical input is larger; see slopt.io.bounds)")
+        return x
+
+    return AfterValidator(check)
+
+
 def _num(x) -> str:
     return "inf" if x is None else (str(int(x)) if float(x).is_integer() else str(x))
 
@@ -73,8 +88,22 @@ Positive = Annotated[float, _range(0.0, None, True, False)]
 UnitOpenLeft = Annotated[float, _range(0.0, 1.0, True, False)]     # (0, 1]
 Unit = Annotated[float, _range(0.0, 1.0, False, False)]            # [0, 1]
 VoltagePu = Annotated[float, _range(0.5, 1.5, True, True)]         # (0.5, 1.5)
+# Magnitudes with the physical caps of slopt.io.bounds (no real input reaches them; larger
+# values would become MILP bounds above 1e20 or overflow).
+PowerKw = Annotated[float, _capped(0.0, B.MAX_POWER_KW, False)]
+PositivePowerKw = Annotated[float, _capped(0.0, B.MAX_POWER_KW, True)]
+EnergyKwh = Annotated[float, _capped(0.0, B.MAX_ENERGY_KWH, False)]
+PositiveEnergyKwh = Annotated[float, _capped(0.0, B.MAX_ENERGY_KWH, True)]
+Scale = Annotated[float, _capped(0.0, B.MAX_SCALE, False)]
+PositiveScale = Annotated[float, _capped(0.0, B.MAX_SCALE, True)]
+UsdPerWh = Annotated[float, _capped(0.0, B.MAX_USD_PER_WH, False)]
+CRate = Annotated[float, _capped(0.0, B.MAX_C_RATE, True)]
+LifetimeYears = Annotated[float, _range(B.MIN_LIFETIME_YEARS, B.MAX_LIFETIME_YEARS, False, False)]
+BusId = Annotated[int, _range(0, B.MAX_BUS_ID, False, False)]
 #: A number for every bus or one number per bus.
 NumberOrList = Union[NonNegative, list[NonNegative]]
+PowerOrList = Union[PowerKw, list[PowerKw]]
+EnergyOrList = Union[EnergyKwh, list[EnergyKwh]]
 
 
 class _Spec(BaseModel):
@@ -122,9 +151,9 @@ class ProfilesSpec(_Spec):
     file: Optional[str] = None
     bus_file: Optional[str] = None
     source: Optional[Literal["simbench"]] = None
-    gen_scale: Optional[NonNegative] = None
-    pv_buses: list[int] = Field(default_factory=list)
-    pv_kw: Optional[NumberOrList] = None
+    gen_scale: Optional[Scale] = None
+    pv_buses: list[BusId] = Field(default_factory=list)
+    pv_kw: Optional[PowerOrList] = None
 
     @field_validator("resolution_min")
     @classmethod
@@ -182,20 +211,20 @@ class _TechnologyBase(_Spec):
 
 #: Field types of the technology sections; names and units as in :class:`Technology`.
 _TECH_TYPES = {
-    "ce_usd_per_wh": NonNegative,
-    "cp_usd_per_w": NonNegative,
-    "cb_usd_per_wh": NonNegative,
-    "cj_usd_per_wh": NonNegative,
-    "cw_usd_per_wh_yr": NonNegative,
-    "cd_usd_per_wh": NonNegative,
+    "ce_usd_per_wh": UsdPerWh,
+    "cp_usd_per_w": UsdPerWh,
+    "cb_usd_per_wh": UsdPerWh,
+    "cj_usd_per_wh": UsdPerWh,
+    "cw_usd_per_wh_yr": UsdPerWh,
+    "cd_usd_per_wh": UsdPerWh,
     "eta_charge": UnitOpenLeft,
     "eta_discharge": UnitOpenLeft,
     "soc_min": Unit,
     "soc_max": Unit,
     "soc_initial": Unit,
-    "c_rate_max": Positive,
+    "c_rate_max": CRate,
     "soh": UnitOpenLeft,
-    "lifetime_years": Positive,
+    "lifetime_years": LifetimeYears,
 }
 
 
@@ -234,15 +263,19 @@ class StorageSpec(_Spec):
         return out
 
 
+#: Largest ``max_sites`` (a feeder has at most the ``buses`` limit of candidate sites).
+_MAX_SITES = 1_000_000
+
+
 class CandidatesSpec(_Spec):
     """``[candidates]``: candidate buses and their size bounds."""
 
-    buses: list[int] = Field(min_length=1)
+    buses: list[BusId] = Field(min_length=1)
     mode: Literal["fixed", "free"] = "fixed"
     max_sites: Optional[int] = None
-    e_max_kwh: NumberOrList
-    p_max_kw: NumberOrList
-    e_min_kwh: NumberOrList = 0.0
+    e_max_kwh: EnergyOrList
+    p_max_kw: PowerOrList
+    e_min_kwh: EnergyOrList = 0.0
 
     @field_validator("buses")
     @classmethod
@@ -253,8 +286,8 @@ class CandidatesSpec(_Spec):
     @field_validator("max_sites")
     @classmethod
     def _max_sites(cls, v):
-        if v is not None and v < 1:
-            raise ValueError("must be >= 1")
+        if v is not None and not 1 <= v <= _MAX_SITES:
+            raise ValueError(f"must be in [1, {_MAX_SITES}]")
         return v
 
     @model_validator(mode="after")
@@ -299,8 +332,8 @@ class DispatchGroupSpec(_Spec):
 
     name: str = Field(min_length=1)
     technology: Literal["new", "retired"]
-    e_kwh: Positive
-    p_kw: Optional[Positive] = None
+    e_kwh: PositiveEnergyKwh
+    p_kw: Optional[PositivePowerKw] = None
     soh: Optional[UnitOpenLeft] = None
     eta_charge: Optional[UnitOpenLeft] = None
     eta_discharge: Optional[UnitOpenLeft] = None
@@ -323,8 +356,8 @@ class DispatchScenarioSpec(_Spec):
 
     name: str = Field(min_length=1)
     description: str = ""
-    scale: Optional[Positive] = None
-    peak_kw: Optional[Positive] = None
+    scale: Optional[PositiveScale] = None
+    peak_kw: Optional[PositivePowerKw] = None
     request_file: Optional[str] = None
 
     @field_validator("request_file")
@@ -346,10 +379,10 @@ class DispatchScenarioSpec(_Spec):
 class DispatchSpec(_Spec):
     """``[dispatch]``: battery groups at one bus and the power request they share (DESIGN §9)."""
 
-    bus: int
+    bus: BusId
     request_file: str
     resolution_min: Optional[int] = None
-    priority_b: NonNegative = 1.0
+    priority_b: Scale = 1.0
     groups: list[DispatchGroupSpec] = Field(min_length=1)
     scenarios: list[DispatchScenarioSpec] = Field(default_factory=list)
 
@@ -390,7 +423,7 @@ class InstanceSpec(_Spec):
     name: str = Field(min_length=1)
     description: str = ""
     feeder: str = Field(min_length=1)
-    load_scale: Positive = 1.0
+    load_scale: PositiveScale = 1.0
     band: BandSpec = Field(default_factory=BandSpec)
     profiles: ProfilesSpec
     storage: StorageSpec

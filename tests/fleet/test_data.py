@@ -164,3 +164,77 @@ def test_lenient_parsing_that_is_still_unambiguous(tmp_path):
     assert f.table.loc[0, "site"] == "north"
     p = write(tmp_path, [GOOD.replace("false", "yes"), GOOD.replace("B1", "B2").replace("false", "0")])
     assert load_fleet(p).table["accelerated"].tolist() == [True, False]
+
+
+# --------------------------------------------------------------------------- bounds, shapes, library entry points
+
+
+@pytest.mark.parametrize("bad,message", [
+    ("B17,LFP,1e308,0.78,45,0.5,25,35,1200,3.1,false", "row 17, nominal_kwh = 1e308: must be at most 10000"),
+    ("B17,LFP,5.12,0.78,1e9,0.5,25,35,1200,3.1,false", "row 17, r0_mohm = 1e9: must be at most 100000"),
+    ("B17,LFP,5.12,0.78,45,500,25,35,1200,3.1,false", "row 17, r_growth = 500: must be at most 100"),
+    ("B17,LFP,5.12,0.78,45,0.5,25,35,1e12,3.1,false", "row 17, cycle_count = 1e12: must be at most 1e+06"),
+    ("B17,LFP,5.12,0.78,45,0.5,25,35,1200,1e6,false", "row 17, degradation_trend = 1e6: must be at most 1000"),
+    ("B17,LFP,5.12,0.7_8,45,0.5,25,35,1200,3.1,false", "row 17, soh = '0.7_8': must be a number"),
+    ("B17,LFP,5.12,\u0660.78,45,0.5,25,35,1200,3.1,false", "row 17, soh = '\u0660.78': must be a number"),
+    ("B17,LFP,5.12,0.78,45,0.5,25,35,1200,3.1", "row 17: has 10 fields, the header has 11"),
+    ("B17,LFP,5.12,0.78,45,0.5,25,35,1200,3.1,false,9", "row 17: has 12 fields, the header has 11"),
+    ('"B17\nB18",LFP,5.12,0.78,45,0.5,25,35,1200,3.1,false', "row 17: a quoted field holds a line break"),
+])
+def test_bounds_and_row_shape(tmp_path, monkeypatch, bad, message):
+    write(tmp_path, rows_with(16, bad))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InstanceError) as e:
+        load_fleet("fleet.csv")
+    assert str(e.value).startswith("fleet.csv: " + message), str(e.value)
+
+
+def test_a_non_csv_file_is_named_not_shown(tmp_path):
+    p = tmp_path / "fleet.csv"
+    p.write_text("password=hunter2\nxyzzy:x:0:0\n")
+    with pytest.raises(InstanceError) as e:
+        load_fleet(p)
+    assert "hunter2" not in str(e.value) and "xyzzy" not in str(e.value)
+    assert "not a CSV table with columns battery_id,chemistry," in str(e.value)
+
+
+def test_row_limit_before_parsing(tmp_path, monkeypatch):
+    p = generate_fleet(30, seed=1).to_csv(tmp_path / "fleet.csv")
+    monkeypatch.setenv("SLOPT_LIMITS", "batteries=20")
+    with pytest.raises(InstanceError, match=r"fleet rows = 30: exceeds the limit batteries = 20"):
+        load_fleet(p)
+    with pytest.raises(InstanceError, match=r"generate_fleet: n = 21: exceeds the limit batteries = 20"):
+        generate_fleet(21)
+
+
+def test_validate_fleet_table_and_as_fleet(tmp_path):
+    from slopt.errors import ArgumentError
+    from slopt.fleet.data import as_fleet, validate_fleet_table
+
+    fleet = generate_fleet(8, seed=2)
+    t = fleet.table
+    pd.testing.assert_frame_equal(validate_fleet_table(t), t)
+    for change, needle in ((dict(soh=np.nan), "soh = nan: must be a finite number"),
+                           (dict(soh=7.5), "soh = 7.5: must be in (0, 1]"),
+                           (dict(battery_id="X"), "battery_id = 'X': duplicate of row 1"),
+                           (dict(nominal_kwh=1e308), "nominal_kwh = 1e+308: must be at most 10000")):
+        with pytest.raises(InstanceError) as e:
+            validate_fleet_table(t.assign(**change))
+        assert needle in str(e.value), str(e.value)
+    assert as_fleet(fleet) is fleet
+    assert len(as_fleet(t)) == 8
+    assert len(as_fleet(fleet.to_csv(tmp_path / "f.csv"))) == 8
+    for bad in (None, 5, [1, 2]):
+        with pytest.raises(ArgumentError):
+            as_fleet(bad)
+
+
+@pytest.mark.parametrize("args,error", [
+    ((1.5,), "ArgumentError"), (("5",), "ArgumentError"), ((True,), "ArgumentError"), ((-1,), "InstanceError"),
+    ((5, -1), "InstanceError"), ((5, 1.5), "ArgumentError"), ((5, "a"), "ArgumentError"),
+])
+def test_generate_fleet_arguments(args, error):
+    import slopt.errors as errors
+
+    with pytest.raises(getattr(errors, error)):
+        generate_fleet(*args)

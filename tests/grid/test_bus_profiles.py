@@ -65,17 +65,17 @@ def test_hhmm_one_day_file(tmp_path):
 
 
 BAD = {
-    "gap": (lambda r: r[:10] + r[11:], ["time[row 11]", "gap: 1 missing step"]),
-    "duplicate": (lambda r: r[:10] + [r[9]] + r[10:-1], ["time[row 11]", "duplicate time"]),
-    "unsorted": (lambda r: r[:9] + [r[10], r[9]] + r[11:], ["time[row 11]", "not sorted"]),
-    "non-uniform": (lambda r: r[:5] + [r[5].replace(":00,", ":20,", 1)] + r[6:], ["time[row 6]", "non-uniform"]),
-    "nan": (lambda r: r[:7] + [r[7].rsplit(",", 1)[0] + ",nan"] + r[8:], ["3[row 8]", "finite"]),
-    "inf": (lambda r: r[:7] + [r[7].rsplit(",", 1)[0] + ",inf"] + r[8:], ["3[row 8]", "finite"]),
-    "text": (lambda r: r[:7] + [r[7].rsplit(",", 1)[0] + ",abc"] + r[8:], ["3[row 8]", "'abc'"]),
-    "empty cell": (lambda r: r[:7] + [r[7].rsplit(",", 1)[0] + ","] + r[8:], ["3[row 8]", "finite"]),
+    "gap": (lambda r: r[:10] + r[11:], ["row 11, time", "gap: 1 missing step"]),
+    "duplicate": (lambda r: r[:10] + [r[9]] + r[10:-1], ["row 11, time", "duplicate time"]),
+    "unsorted": (lambda r: r[:9] + [r[10], r[9]] + r[11:], ["row 11, time", "not sorted"]),
+    "non-uniform": (lambda r: r[:5] + [r[5].replace(":00,", ":20,", 1)] + r[6:], ["row 6, time", "non-uniform"]),
+    "nan": (lambda r: r[:7] + [r[7].rsplit(",", 1)[0] + ",nan"] + r[8:], ["row 8, 3", "finite"]),
+    "inf": (lambda r: r[:7] + [r[7].rsplit(",", 1)[0] + ",inf"] + r[8:], ["row 8, 3", "finite"]),
+    "text": (lambda r: r[:7] + [r[7].rsplit(",", 1)[0] + ",abc"] + r[8:], ["row 8, 3", "'abc'"]),
+    "empty cell": (lambda r: r[:7] + [r[7].rsplit(",", 1)[0] + ","] + r[8:], ["row 8, 3", "finite"]),
     "short day": (lambda r: r[:-1], ["rows = 47", "whole number of days"]),
-    "not midnight": (lambda r: r[1:] + ["2024-03-03 00:00,1,1"], ["time[row 1]", "00:00"]),
-    "bad time": (lambda r: r[:3] + ["yesterday,1,2"] + r[4:], ["time[row 4]", "missing or unreadable"]),
+    "not midnight": (lambda r: r[1:] + ["2024-03-03 00:00,1,1"], ["row 1, time", "00:00"]),
+    "bad time": (lambda r: r[:3] + ["yesterday,1,2"] + r[4:], ["row 4, time", "missing or unreadable"]),
 }
 
 
@@ -93,7 +93,7 @@ def test_strict_one_line_errors(tmp_path, case):
 
 @pytest.mark.parametrize("header,part", [
     ("time,2,7", "no bus 7"), ("time,2,2", "duplicate"), ("time,2", "bus 3 has a nominal load"),
-    ("time,2,H0", "mixes"), ("stamp,2,3", "missing column 'time'")])
+    ("time,2,H0", "mixes"), ("stamp,2,3", "not a CSV table with columns time,.*no column 'time'")])
 def test_bad_headers(tmp_path, header, part):
     with pytest.raises(InstanceError, match=part):
         read_bus_profiles(write(tmp_path, day_rows(days=1, cols=header.count(",")), header=header), tiny_feeder())
@@ -195,3 +195,19 @@ def test_csv_year_per_bus_on_ieee141(tmp_path):
     assert bp.n_days == 365 and bp.p_kw.shape == (T, f.n_bus)
     np.testing.assert_array_equal(bp.p_kw[:, f.index_of(loaded)], vals)
     assert read_profile_table(tmp_path / "year.csv").names[0] == str(loaded[0])
+
+
+@pytest.mark.parametrize("cell", ["true", "FALSE", "1_0", "\u0663", "0x10"])
+def test_cells_pandas_or_python_would_read_as_numbers_are_refused(tmp_path, cell):
+    """pandas' C parser reads 'true' as 1.0 in a float column, Python's float reads '1_0' and '٣'."""
+    rows = day_rows(days=1)
+    rows[4] = rows[4].rsplit(",", 1)[0] + "," + cell
+    with pytest.raises(InstanceError, match=r"row 5, 3 = .*must be a finite number"):
+        read_bus_profiles(write(tmp_path, rows), tiny_feeder())
+
+
+def test_profile_values_are_capped(tmp_path):
+    rows = day_rows(days=1)
+    rows[2] = rows[2].rsplit(",", 1)[0] + ",1e12"
+    with pytest.raises(InstanceError, match=r"row 3, 3 = 1000000000000.0: must be at most 1e\+07 in magnitude"):
+        read_bus_profiles(write(tmp_path, rows), tiny_feeder())

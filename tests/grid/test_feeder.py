@@ -209,3 +209,65 @@ def test_load_feeder_unknown_name():
 def test_load_feeder_is_case_insensitive_and_cached():
     assert load_feeder("IEEE69") is load_feeder("ieee69")
     assert load_feeder("ieee69").n_bus == 69
+
+
+# ----------------------------------------------------------------------------- argument and value checks
+_OK = dict(name="t", bus_ids=[1, 2, 3], p_load_kw=[0, 1, 1], q_load_kvar=[0, 0, 0], from_bus=[1, 2], to_bus=[2, 3],
+           r_pu=[0.01, 0.01], x_pu=[0.01, 0.01], base_kv=10.0, base_mva=1.0)
+
+
+@pytest.mark.parametrize("change,needle", [
+    ({"v_root_pu": float("nan")}, "t: v_root_pu = nan: must be a finite number"),
+    ({"v_root_pu": float("inf")}, "t: v_root_pu = inf: must be a finite number"),
+    ({"v_root_pu": 0.0}, "t: v_root_pu = 0.0: must be in [0.5, 1.5]"),
+    ({"base_mva": 0.0}, "t: base_mva = 0.0: must be in [0.001, 100000]"),
+    ({"base_mva": float("inf")}, "t: base_mva = inf: must be a finite number"),
+    ({"base_kv": float("nan")}, "t: base_kv = nan: must be a finite number"),
+    ({"base_kv": "10"}, "t: base_kv = '10': must be a number"),
+    ({"r_pu": [float("nan"), 0.1]}, "t: branch[0].r = nan: impedance must be finite"),
+    ({"x_pu": [0.1, 1e30]}, "t: branch[1].x = 1e+30: impedance must be finite, >= 0 and <= 1e+06 p.u."),
+    ({"bus_ids": [1, 2, 3.5]}, "t: bus[2] = 3.5: bus number must be an integer"),
+    ({"bus_ids": [1, 2, 1e30]}, "t: bus[2] = 1e+30"),
+    ({"bus_ids": [1, 2, 10**30]}, "t: bus[2] = 1e+30"),
+    ({"bus_ids": [1, 2, -3]}, "t: bus[2] = -3"),
+    ({"to_bus": [2, 3.25]}, "t: to_bus[1] = 3.25"),
+    ({"p_load_kw": [0, 1]}, "t: p_load_kw = '2 values': need one per bus (3)"),
+    ({"x_pu": [0.01]}, "t: x_pu = '1 values': need one per branch (2 from_bus)"),
+    ({"p_load_kw": [0, 1e308, 0]}, "t: bus[2].p_load_kw = 1e+308: load must be at most 1e+07 kW"),
+    ({"q_load_kvar": [0, float("nan"), 0]}, "t: bus[2].q_load_kvar = nan: load must be finite"),
+    ({"root": 2.5}, "t: root = 2.5: must be an integer bus number"),
+])
+def test_from_branches_refuses_bad_values(change, needle):
+    """NaN root voltage used to give NaN voltages; baseMVA 0 a ZeroDivisionError; 3.5 was truncated to 3."""
+    with pytest.raises(InstanceError) as e:
+        Feeder.from_branches(**{**_OK, **change})
+    assert str(e.value).startswith(needle), str(e.value)
+
+
+@pytest.mark.parametrize("change", [{"bus_ids": "123"}, {"bus_ids": [[1, 2, 3]]}, {"p_load_kw": ["a", "b", "c"]},
+                                    {"r_pu": None}, {"name": 5}, {"name": " "}])
+def test_from_branches_wrong_kinds_are_argument_errors(change):
+    from slopt.errors import ArgumentError
+
+    with pytest.raises(ArgumentError):
+        Feeder.from_branches(**{**_OK, **change})
+
+
+def test_from_branches_keeps_valid_float_ids_and_bus_limit(monkeypatch):
+    f = Feeder.from_branches(**{**_OK, "bus_ids": [1.0, 2.0, 3.0], "from_bus": np.array([1.0, 2.0])})
+    assert f.bus_ids.tolist() == [1, 2, 3] and f.bus_ids.dtype == np.int64
+    monkeypatch.setenv("SLOPT_LIMITS", "buses=2")
+    with pytest.raises(InstanceError, match=r"buses = 3: exceeds the limit buses = 2"):
+        Feeder.from_branches(**_OK)
+
+
+def test_scaled_checks_its_factor():
+    from slopt.errors import ArgumentError
+
+    f = Feeder.from_branches(**_OK)
+    assert f.scaled(2.0).p_load_kw.tolist() == [0.0, 2.0, 2.0]
+    for bad in (float("nan"), -1.0, 1e308):
+        with pytest.raises(InstanceError, match="Feeder.scaled: load_factor"):
+            f.scaled(bad)
+    with pytest.raises(ArgumentError):
+        f.scaled("2")

@@ -192,7 +192,7 @@ def test_tolerance_is_met():
 
 def test_wrong_shape_refused():
     f = load_feeder("ieee33")
-    with pytest.raises(ValueError, match="n_bus=33"):
+    with pytest.raises(ValueError, match="n_bus = 33"):
         powerflow(f, np.zeros(32))
 
 

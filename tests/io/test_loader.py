@@ -209,11 +209,11 @@ BAD = {
     "csv-short": (_csv(lambda ls: ls[:-1]), "day_15min.csv", ["rows", "95", "short", "96"]),
     "csv-long": (_csv(lambda ls: ls + ["24:00,0.5,0"]), "day_15min.csv", ["rows", "97", "96"]),
     "csv-wrong-resolution": (_sub("resolution_min = 15", "resolution_min = 60"), "day_15min.csv", ["rows", "96", "24"]),
-    "csv-nan": (_csv(_set_csv_cell(13, 2, "nan")), "day_15min.csv", ["pv[row 13]", "'nan'"]),
-    "csv-inf": (_csv(_set_csv_cell(5, 1, "inf")), "day_15min.csv", ["load[row 5]", "'inf'"]),
-    "csv-negative": (_csv(_set_csv_cell(40, 1, "-0.2")), "day_15min.csv", ["load[row 40]", "'-0.2'"]),
-    "csv-text": (_csv(_set_csv_cell(2, 2, "abc")), "day_15min.csv", ["pv[row 2]", "'abc'"]),
-    "csv-time": (_csv(_set_csv_cell(3, 0, "00:31")), "day_15min.csv", ["time[row 3]", "'00:31'", "00:30"]),
+    "csv-nan": (_csv(_set_csv_cell(13, 2, "nan")), "day_15min.csv", ["row 13, pv", "'nan'"]),
+    "csv-inf": (_csv(_set_csv_cell(5, 1, "inf")), "day_15min.csv", ["row 5, load", "'inf'"]),
+    "csv-negative": (_csv(_set_csv_cell(40, 1, "-0.2")), "day_15min.csv", ["row 40, load", "'-0.2'"]),
+    "csv-text": (_csv(_set_csv_cell(2, 2, "abc")), "day_15min.csv", ["row 2, pv", "'abc'"]),
+    "csv-time": (_csv(_set_csv_cell(3, 0, "00:31")), "day_15min.csv", ["row 3, time", "'00:31'", "00:30"]),
     "csv-not-utf8": (lambda t: (t.parent / "profiles" / "day_15min.csv").write_bytes(b"time,load,pv\n\xff\xfe\n"),
                      "day_15min.csv", ["UTF-8"]),
     "unknown-feeder": (_sub('feeder = "ieee33"', 'feeder = "ieee34"'), TOML, ["feeder", "'ieee34'", "unknown feeder"]),
@@ -227,7 +227,7 @@ BAD = {
                                 ["candidates.buses[2]", "18", "duplicate"]),
     "pv-kw-length": (_sub("pv_kw = 150.0", "pv_kw = [150.0, 100.0]"), TOML, ["profiles.pv_kw", "[150.0, 100.0]", "13"]),
     "pv-kw-missing": (_sub("pv_kw = 150.0", ""), TOML, ["profiles.pv_kw", "(missing)"]),
-    "max-sites-zero": (_sub("max_sites = 3", "max_sites = 0"), TOML, ["candidates.max_sites", "0", ">= 1"]),
+    "max-sites-zero": (_sub("max_sites = 3", "max_sites = 0"), TOML, ["candidates.max_sites", "0", "[1, "]),
     "max-sites-negative": (_sub("max_sites = 3", "max_sites = -2"), TOML, ["candidates.max_sites", "-2"]),
     "mode": (_sub('mode = "fixed"', 'mode = "maybe"'), TOML, ["candidates.mode", "'maybe'"]),
     "no-storage": (_remove_section("# Seed 002 Table 1. Costs", "[candidates]"), TOML, ["storage", "(missing)"]),
@@ -253,7 +253,7 @@ def test_bad_input_gives_one_line_instance_error(case, default_copy):
     msg = str(info.value)
     assert "\n" not in msg and "\r" not in msg
     assert fname in msg
-    assert msg.count(": ") >= 2
+    assert msg.count(": ") >= 2 or ": not a CSV table with columns " in msg
     for needle in needles:
         assert needle in msg, f"{needle!r} not in {msg!r}"
     assert info.value.exit_code == 2

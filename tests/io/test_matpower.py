@@ -7,6 +7,7 @@ computed by hand from the raw rows of the ``.m`` files, never from our own outpu
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -178,3 +179,116 @@ def test_bundled_toml_equals_matpower(key, case):
     for fld in ("r_pu", "x_pu", "p_load_kw", "q_load_kvar"):
         np.testing.assert_allclose(getattr(a, fld), getattr(b, fld), rtol=1e-12, atol=1e-12, err_msg=fld)
     assert (a.base_kv, a.base_mva, a.v_root_pu) == (b.base_kv, b.base_mva, b.v_root_pu)
+
+
+# ----------------------------------------------------------------------------- statements and bounds
+def _case33() -> str:
+    return _m("case33bw").read_text()
+
+
+@pytest.mark.parametrize("text,needle", [
+    (lambda t: t + "\nsystem('touch /tmp/x');\n", "system('touch /tmp/x')"),
+    (lambda t: t + "\nsystem('touch /tmp/x')", "system('touch /tmp/x')"),            # no semicolon, last line
+    (lambda t: t.replace("mpc.version = '2';", "mpc.version = '2'; system('ls');"), "system('ls')"),
+    (lambda t: t + "\ndisp(mpc)\n", "disp(mpc)"),
+    (lambda t: t + "\nmpc = loadcase('x');\n", "loadcase"),
+    (lambda t: t + "\n!rm -rf x\n", "!rm -rf x"),
+])
+def test_any_other_statement_or_call_is_refused(text, needle):
+    with pytest.raises(InstanceError, match="unsupported MATLAB statement") as e:
+        parse_matpower(text(_case33()), "bad.m")
+    assert needle in str(e.value)
+
+
+def test_a_file_that_does_not_start_with_the_function_line_is_not_echoed():
+    with pytest.raises(InstanceError) as e:
+        parse_matpower("system('touch /tmp/x')\nfunction mpc = x\n", "bad.m")
+    assert str(e.value) == "bad.m: not a MATPOWER case file (the first statement must be 'function mpc = NAME')"
+
+
+def test_cell_arrays_hold_only_strings_and_numbers():
+    good = _case33() + "\nmpc.bus_name = {\n\t'Bus 1';\n\t'Bus 2 % not a comment';\n};\n"
+    assert parse_matpower(good, "ok.m")["bus"].shape == (33, 13)
+    with pytest.raises(InstanceError, match=r"mpc.bus_name .*cell array may hold only"):
+        parse_matpower(_case33() + "\nmpc.bus_name = { 'a'; system('ls') };\n", "bad.m")
+
+
+def test_continuations_and_comments():
+    """``...`` continues a statement; ``%`` inside a string is not a comment."""
+    text = _case33().replace("mpc.baseMVA = 10;", "mpc.baseMVA = ... the rest is a comment\n  10;  % MVA")
+    assert parse_matpower(text, "ok.m")["baseMVA"] == 10.0
+
+
+def test_a_long_line_is_refused_before_any_pattern_is_matched():
+    text = _case33() + "%" + "1 " * 3_000_000 + "\n"
+    with pytest.raises(InstanceError, match=r"line 126 = '6,000,001 characters': longer than 10,000 characters"):
+        parse_matpower(text, "bad.m")
+
+
+def test_too_many_lines_are_refused():
+    from slopt.io.matpower import MAX_LINES
+
+    with pytest.raises(InstanceError, match=rf"lines = {MAX_LINES + 1}: more than"):
+        parse_matpower("function mpc = x\n" + "\n" * (MAX_LINES - 1), "bad.m")
+
+
+@pytest.mark.parametrize("old,new,needle", [
+    ("\t3\t1\t90\t40\t", "\t3.5\t1\t90\t40\t", r"mpc.bus\[row 3\].bus_i = '3.5': must be a positive integer"),
+    ("\t3\t1\t90\t40\t", "\t1e30\t1\t90\t40\t", r"mpc.bus\[row 3\].bus_i = '1e\+30'"),
+    ("\t3\t1\t90\t40\t", "\t0\t1\t90\t40\t", r"mpc.bus\[row 3\].bus_i = '0'"),
+    ("\t3\t1\t90\t40\t", "\t3\t7\t90\t40\t", r"mpc.bus\[row 3\].type = 7.0: must be 1, 2, 3 or 4"),
+    ("\t2\t3\t0.4930\t", "\t2\t3.25\t0.4930\t", r"mpc.branch\[row 2\].tbus = '3.25'"),
+    ("mpc.baseMVA = 10;", "mpc.baseMVA = Inf;", r"mpc.baseMVA = inf: must be a number in \[0.001, 100000\] MVA"),
+    ("mpc.baseMVA = 10;", "mpc.baseMVA = 1e-300;", r"mpc.baseMVA = 1e-300"),
+    ("mpc.baseMVA = 10;", "mpc.baseMVA = 0;", r"mpc.baseMVA = 0.0"),
+    ("mpc.baseMVA = 10;", "mpc.baseMVA = NaN;", r"mpc.baseMVA = nan"),
+    ("\t3\t1\t90\t40\t", "\t3\t1\t1e30\t40\t", r"mpc.bus\[row 3\].Pd = '1e\+27': must be at most 10000 MW"),
+    ("\t3\t1\t90\t40\t", "\t3\t1\tNaN\t40\t", r"mpc.bus\[row 3\].Pd = 'nan': must be finite"),
+    ("\t1\t2\t0.0922\t0.0470\t", "\t1\t2\tInf\t0.0470\t", r"mpc.branch\[row 1\].r = 'inf': must be finite"),
+    ("\t3\t1\t90\t40\t", "\t3\t1\t9_0\t40\t", r"mpc.bus\[row 3\] = '9_0': not a number"),
+    ("\t3\t1\t90\t40\t", "\t3\t1\t\u0669\u0660\t40\t", r"mpc.bus\[row 3\] = '\u0669\u0660': not a number"),
+    ("12.66\t1\t1\t1;", "NaN\t1\t1\t1;", r"mpc.bus\[1\].baseKV = 'nan': must be a number in \[0.01, 1000\] kV"),
+])
+def test_ids_bases_and_values_are_validated(old, new, needle):
+    text = _case33()
+    assert old in text
+    with pytest.raises(InstanceError, match=needle) as e:
+        parse_matpower(text.replace(old, new, 1), "bad.m")
+    assert str(e.value).startswith("bad.m: ")
+
+
+@pytest.mark.parametrize("vg", ["NaN", "0", "Inf", "2.0"])
+def test_root_voltage_must_be_a_physical_set_point(tmp_path, vg):
+    """Vg = NaN used to end in 'no storage needed' with empty voltages; 0 in a traceback."""
+    p = tmp_path / "vg.m"
+    p.write_text(_case33().replace("\t1\t0\t0\t10\t-10\t1\t100\t1\t", f"\t1\t0\t0\t10\t-10\t{vg}\t100\t1\t"))
+    with pytest.raises(InstanceError, match=r"mpc.gen\[bus 1\].Vg = .*root voltage must be a number in \[0.5, 1.5\]"):
+        read_matpower(p)
+    p.write_text(_case33().replace("\t1\t0\t0\t10\t-10\t1\t100\t1\t", "\t1\t0\t0\t10\t-10\t1.02\t100\t1\t"))
+    assert read_matpower(p).v_root_pu == 1.02
+
+
+def test_power_factor_statement_is_checked():
+    text = _m("case141").read_text()
+    for bad in ("1.2.3", "1.5", "-0.85"):
+        with pytest.raises(InstanceError, match=rf"pf = '{re.escape(bad)}': power factor must be a number in \(0, 1\]"):
+            parse_matpower(text.replace("pf = 0.85;", f"pf = {bad};"), "bad.m")
+
+
+def test_bus_count_limit(monkeypatch):
+    monkeypatch.setenv("SLOPT_LIMITS", "buses=20")
+    with pytest.raises(InstanceError, match=r"mpc.bus rows = 33: exceeds the limit buses = 20"):
+        parse_matpower(_case33(), "big.m")
+
+
+def test_binary_and_wrong_types(tmp_path):
+    from slopt.errors import ArgumentError
+
+    p = tmp_path / "bin.m"
+    p.write_bytes(b"function mpc = x\n\x00\x01")
+    with pytest.raises(InstanceError, match=r"bin.m: not a MATPOWER case file \(binary data\)$"):
+        read_matpower(p)
+    with pytest.raises(ArgumentError):
+        parse_matpower(b"function mpc = x")
+    with pytest.raises(ArgumentError):
+        read_matpower(None)
