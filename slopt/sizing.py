@@ -89,7 +89,7 @@ class SizingOptions:
     def __post_init__(self):
         if self.heuristic is None:
             object.__setattr__(self, "heuristic", HeuristicOptions())
-        if self.objective not in ("capex", "annualised"):
+        if not isinstance(self.objective, str) or self.objective not in ("capex", "annualised"):
             raise InstanceError.at(None, "objective", self.objective, "must be capex or annualised")
         if not (np.isfinite(self.ac_tol_pu) and self.ac_tol_pu > 0):
             raise InstanceError.at(None, "ac_tol_pu", self.ac_tol_pu, "must be > 0")
@@ -261,6 +261,9 @@ def solve_sizing(instance: Instance, method: str = "milp", options: SizingOption
                                "solve_sizing needs an Instance (use slopt.load_instance(path))")
     if options is not None and not isinstance(options, SizingOptions):
         raise InstanceError.at(None, "options", type(options).__name__, "must be a SizingOptions")
+    if not isinstance(method, str) or method not in ("milp", *HEURISTICS):
+        raise InstanceError.at(None, "method", method if isinstance(method, str) else type(method).__name__,
+                               "unknown method; use milp, dbo, pso or ga")
     opts = options or SizingOptions()
     if method in HEURISTICS:
         res = _solve_heuristic(instance, method, opts, progress)
@@ -385,6 +388,10 @@ def _ac_loop(d: SizingData, opts: SizingOptions, extra_constraints, progress) ->
             if chk is None:                            # infeasible without the band: not a voltage problem
                 L.infeasible = True
                 break
+            both = np.minimum(chk.plan.p_charge_kw, chk.plan.p_discharge_kw) > 1e-6
+            if both.any() and d.exclusivity is not True:
+                d = replace(d, exclusivity=both if d.exclusivity is False else (np.asarray(d.exclusivity) | both))
+                continue
             if L.least_violation is None or chk.violation_pu < L.least_violation.violation_pu:
                 L.least_violation = chk
             if chk.violation_pu <= tol and (L.best is None or chk.plan.cost_usd < L.best.plan.cost_usd):
@@ -401,11 +408,14 @@ def _ac_loop(d: SizingData, opts: SizingOptions, extra_constraints, progress) ->
                 point = 0.5 * (point + d.band.p_point_kw)
             d = d.with_band(_relinearise(d, point, chk))
             continue
-        if not d.exclusivity and np.any(np.minimum(plan.p_charge_kw, plan.p_discharge_kw) > 1e-6):
-            d.exclusivity = True                       # relaxed plan cycled within a step: add the binaries
+        both = np.minimum(plan.p_charge_kw, plan.p_discharge_kw) > 1e-6
+        if both.any() and d.exclusivity is not True:
+            # the plan cycled through a unit within a step: binaries there (and where it did before)
+            mask = both if d.exclusivity is False else (np.asarray(d.exclusivity) | both)
+            d = replace(d, exclusivity=mask)
             L.log(progress, round=rnd, phase="least cost", objective_usd=res.objective, ac_max_violation_pu=None,
                   ac_margin_left_pu=None, gap=res.gap, solve_s=res.solve_s,
-                  note="simultaneous charge/discharge; exclusivity binaries added")
+                  note=f"simultaneous charge/discharge in {int(both.sum())} entries; exclusivity binaries added")
             continue
         rows = m._band_rows
         if L.verifying is not None:                    # a free-siting MILP checks the refined plan's sites
@@ -470,6 +480,10 @@ def _least_violation_loop(d: SizingData, opts: SizingOptions, extra_constraints,
             L.infeasible = res.status == Status.INFEASIBLE
             L.error = None if L.infeasible else res
             break
+        both = np.minimum(chk.plan.p_charge_kw, chk.plan.p_discharge_kw) > 1e-6
+        if both.any() and d.exclusivity is not True:   # no cycling through a unit to burn energy
+            d = replace(d, exclusivity=both if d.exclusivity is False else (np.asarray(d.exclusivity) | both))
+            continue
         L.log(progress, round=rnd, phase="least violation", objective_usd=chk.plan.cost_usd,
               ac_max_violation_pu=chk.violation_pu, ac_margin_left_pu=None, gap=res.gap, solve_s=res.solve_s)
         if L.least_violation is None or chk.violation_pu < L.least_violation.violation_pu:

@@ -71,7 +71,7 @@ class SolveOptions:
         """Refuse values HiGHS cannot take (as slopt's own errors, before any model is built):
         time limit finite and > 0, gap in [0, 1), threads in [1, limit ``threads``], seed in
         [0, 2**32 - 1] (HiGHS gets it modulo 2**31), options a dict."""
-        from slopt.io.args import as_int, as_number, require
+        from slopt.checks import as_int, as_number, require
         from slopt.limits import limit
 
         if self.time_limit_s is not None:

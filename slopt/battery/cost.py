@@ -86,7 +86,7 @@ RETIRED_DEFAULT = Technology(
 
 def _cost_args(tech, e_kwh, p_kw, func: str):
     """Check the arguments of the cost functions: a Technology and numeric sizes."""
-    from slopt.io.args import as_float_array, require
+    from slopt.checks import as_float_array, require
 
     require(tech, Technology, func, "tech", "e.g. slopt.battery.cost.NEW_DEFAULT")
     return tech, as_float_array(e_kwh, func, "e_kwh"), as_float_array(p_kw, func, "p_kw")
@@ -126,7 +126,7 @@ def capital_recovery_factor(rate: float, years: float) -> float:
 
     Raises :class:`~slopt.errors.InstanceError` (a ``ValueError``) unless ``years`` is in
     [0.1, 100] and ``rate`` in [-0.5, 1]."""
-    from slopt.io.args import as_number
+    from slopt.checks import as_number
 
     years = as_number(years, "capital_recovery_factor", "years", MIN_LIFETIME_YEARS, MAX_YEARS)
     rate = as_number(rate, "capital_recovery_factor", "rate", -0.5, 1.0)

@@ -73,6 +73,8 @@ import numpy as np
 import pandas as pd
 
 from slopt.battery.aging import R_J_PER_MOL_K
+from slopt.errors import ArgumentError, InstanceError
+from slopt.checks import as_number
 
 __all__ = [
     "ChemistryParams", "DEFAULT_CHEMISTRY", "TwinOptions", "TwinResult", "simulate_twin",
@@ -529,10 +531,10 @@ _FLEET_COLUMNS = ("battery_id", "chemistry", "nominal_kwh", "soh", "r0_mohm", "r
 def _fleet_table(fleet) -> pd.DataFrame:
     table = fleet.table if hasattr(fleet, "table") else fleet
     if not isinstance(table, pd.DataFrame):
-        raise TypeError("simulate_twin: fleet must be a Fleet or a pandas DataFrame")
+        raise ArgumentError(f"simulate_twin: fleet must be a Fleet or a pandas DataFrame, got {type(fleet).__name__}")
     missing = [c for c in _FLEET_COLUMNS if c not in table.columns]
     if missing:
-        raise ValueError(f"simulate_twin: fleet table lacks columns {missing}")
+        raise InstanceError.at(None, "fleet", f"columns {list(table.columns)[:8]}", f"lacks columns {missing}")
     return table
 
 
@@ -632,8 +634,7 @@ def simulate_twin(fleet, applications, years: float = 10.0, options: TwinOptions
     TwinResult
     """
     opt = options or TwinOptions()
-    if not (math.isfinite(years) and years > 0):
-        raise ValueError(f"simulate_twin: years must be finite and > 0, got {years}")
+    years = as_number(years, "simulate_twin", "years", 0.0, 100.0, lo_open=True)
     table = _fleet_table(fleet)
     apps = _app_list(applications)
     nb, na = len(table), len(apps)

@@ -283,7 +283,7 @@ class MFAC:
 
     def __init__(self, params: MFACParams | None = None, n_units: int = 1, zones=None,
                  p_max=np.inf, u_scale=1.0):
-        from slopt.io.args import as_int, require
+        from slopt.checks import as_int, require
 
         self.params = require(params, MFACParams, "MFAC", "params") if params is not None else MFACParams()
         self.n_units = as_int(n_units, "MFAC", "n_units", 1, 10**7)

@@ -27,7 +27,7 @@ from slopt.battery.aging import (Woehler, degradation_rate_pct_per_day, equivale
 from slopt.dispatch.base import BatteryGroups, DispatchContext, GroupState, group_power_bounds, step_energy
 from slopt.dispatch.strategies import Strategy, get_strategy
 from slopt.errors import ArgumentError, InstanceError, SolverError
-from slopt.io.args import as_float_array, as_number, require
+from slopt.checks import as_float_array, as_number, require
 from slopt.io.schema import MISSING
 
 __all__ = ["FeederContext", "DispatchResult", "simulate_dispatch", "groups_from_instance",

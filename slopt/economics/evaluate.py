@@ -117,7 +117,7 @@ def table4(metrics: pd.DataFrame, degradation: pd.DataFrame, c: Components) -> p
 
 def evaluate(plan: Plan, prices: PriceSet | None = None, models=MODELS) -> Evaluation:
     """Cash flows, metrics, fee bands, degradation delta and Table 4 of ``plan`` under ``prices``."""
-    from slopt.io.args import require
+    from slopt.checks import require
 
     require(plan, Plan, "evaluate", "plan", "e.g. plan_from_dir(out_dir) or plan_from_result(result)")
     prices = PriceSet() if prices is None else require(prices, PriceSet, "evaluate", "prices", "e.g. load_prices(path)")

@@ -217,7 +217,7 @@ def plan_from_dir(path: str | Path, instance=None, *, chemistry: str = "lfp") ->
     :class:`~slopt.io.instance.Instance` or a TOML path) or, when omitted, from
     ``instances/<name>.toml`` found next to the directory or below the working directory.
     """
-    from slopt.io.args import as_path
+    from slopt.checks import as_path
     from slopt.io.loader import load_instance
 
     path = as_path(path, "plan_from_dir")

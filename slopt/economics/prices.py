@@ -363,7 +363,7 @@ def load_prices(path: str | Path | None) -> PriceSet:
     """Read a price-set TOML file (``None``: the documented defaults)."""
     if path is None:
         return PriceSet()
-    from slopt.io.args import as_path
+    from slopt.checks import as_path
     from slopt.io.loader import _read_toml
 
     path = as_path(path, "load_prices")

@@ -220,7 +220,7 @@ def route_feasible(route: str, soh) -> np.ndarray:
     ``remanufacture``: ``SOH >= 0.8``; ``recycle``: always.
     """
     from slopt.errors import ArgumentError, InstanceError
-    from slopt.io.args import as_float_array
+    from slopt.checks import as_float_array
 
     s = as_float_array(soh, "route_feasible", "soh")
     if not isinstance(route, str):
@@ -304,7 +304,7 @@ def scale_demands(applications: Mapping[str, Application] | Iterable[Application
                   ) -> dict[str, Application]:
     """Copies of the applications with ``demand_kwh`` multiplied by ``factor`` (in [0, 1e4],
     :data:`slopt.io.bounds.MAX_SCALE`)."""
-    from slopt.io.args import as_number
+    from slopt.checks import as_number
     from slopt.io.bounds import MAX_SCALE
 
     factor = as_number(factor, "scale_demands", "factor", 0.0, MAX_SCALE)

@@ -373,7 +373,7 @@ class Feeder:
     def scaled(self, load_factor: float) -> "Feeder":
         """A copy with the nominal loads multiplied by ``load_factor`` (a finite number in
         [0, 1e4], :data:`slopt.io.bounds.MAX_SCALE`)."""
-        from slopt.io.args import as_number
+        from slopt.checks import as_number
 
         load_factor = as_number(load_factor, "Feeder.scaled", "load_factor", 0.0, bounds.MAX_SCALE)
         return replace(self, p_load_kw=self.p_load_kw * load_factor, q_load_kvar=self.q_load_kvar * load_factor)

@@ -135,7 +135,7 @@ def resample(values, from_min: int, to_min: int, *, periodic: bool = True) -> np
     """
     from_min = check_resolution(from_min)
     to_min = check_resolution(to_min)
-    from slopt.io.args import as_float_array
+    from slopt.checks import as_float_array
 
     v = as_float_array(values, "resample", "values")
     if v.ndim == 0:

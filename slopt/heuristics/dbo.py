@@ -44,6 +44,9 @@ from pymoo.core.population import Population
 from pymoo.operators.sampling.rnd import FloatRandomSampling
 from pymoo.util.display.single import SingleObjectiveOutput
 
+from slopt.errors import InstanceError
+from slopt.checks import as_int
+
 VARIANTS = ("paper", "unbiased")
 
 # paper constants (Xue & Shen 2022, section 3)
@@ -270,10 +273,9 @@ class DBO(Algorithm):
     def __init__(self, pop_size=30, variant="unbiased", max_gen=None,
                  sampling=FloatRandomSampling(), output=SingleObjectiveOutput(), **kwargs):
         super().__init__(output=output, **kwargs)
-        if variant not in VARIANTS:
-            raise ValueError(f"unknown DBO variant {variant!r}; expected one of {VARIANTS}")
-        if pop_size < 2:
-            raise ValueError(f"DBO needs pop_size >= 2, got {pop_size}")
+        if not isinstance(variant, str) or variant not in VARIANTS:
+            raise InstanceError.at(None, "DBO variant", variant, f"unknown; expected one of {VARIANTS}")
+        pop_size = as_int(pop_size, "DBO", "pop_size", 2, None)
         self.pop_size = int(pop_size)
         self.variant = variant
         self.max_gen = max_gen

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from slopt.errors import InstanceError
-from slopt.io.args import as_path
+from slopt.checks import as_path
 from slopt.io.bounds import BASE_KV, BASE_MVA, MAX_BUS_ID, V_ROOT_PU, check_range
 from slopt.io.csvsafe import check_header, check_rows, not_a_table, read_csv_text, row_error, strict_float
 from slopt.limits import check_file_size

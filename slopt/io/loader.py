@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from slopt.errors import InstanceError
 from slopt.grid.feeder import BUNDLED_FEEDERS, Feeder, load_feeder
 from slopt.grid.profiles import load_profile, n_steps, pv_profile
-from slopt.io.args import as_path
+from slopt.checks import as_path
 from slopt.io.bounds import MAX_MULTIPLIER, MAX_POWER_KW
 from slopt.io.csvsafe import check_header, check_rows, not_a_table, read_csv_text, row_error, strict_float
 from slopt.io.instance import Candidates, DispatchData, Instance

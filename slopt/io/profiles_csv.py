@@ -31,7 +31,7 @@ from slopt.errors import InstanceError
 from slopt.grid.bus_profiles import (BusProfiles, ProfileTable, check_time_axis, check_values, from_bus_columns,
                                      from_profile_table)
 from slopt.grid.feeder import Feeder
-from slopt.io.args import as_path, require
+from slopt.checks import as_path, require
 from slopt.io.csvsafe import check_rows, not_a_table, read_csv_text
 
 __all__ = ["read_profile_table", "read_bus_profiles"]

@@ -60,7 +60,7 @@ class SizingData:
     ceil_pu: np.ndarray           # (T, n_bus)
     dt_h: float
     objective: str = "capex"      # "capex" (Eq. 2) or "annualised"
-    exclusivity: bool = False     # binaries forbidding simultaneous charge and discharge
+    exclusivity: object = False   # binaries forbidding simultaneous charge and discharge: all steps (True) or a (C, K, T) mask
     fixed_initial_soc: bool = False  # True: the day starts (and ends) at soc_initial; False: free cyclic start
     fixed_sites: np.ndarray | None = None  # free siting: 0/1 per candidate to fix the siting binaries
     elastic: bool = False         # band rows get slacks and the objective is the least violation
@@ -234,14 +234,24 @@ def add_cyclic_soc(m, d: SizingData) -> None:
 def add_charge_discharge_exclusivity(m, d: SizingData) -> None:
     """No simultaneous charge and discharge: ``pch <= P_max u``, ``pdis <= P_max (1 - u)``, u binary.
 
-    Only added when ``d.exclusivity`` is set (the solve loop adds it if a relaxed plan
-    charges and discharges one unit in the same step).
+    Only where ``d.exclusivity`` asks: ``True`` for every step, or a boolean mask (C, K, T) of
+    the site, technology and step entries that need it. The AC loop adds the entries where a
+    relaxed plan charged and discharged at once (cycling through a unit wastes energy, which a
+    plan fighting over-voltage would otherwise use), so the MILP carries few of these binaries.
     """
-    if not d.exclusivity:
+    mask = d.exclusivity
+    if mask is False or mask is None:
         return
-    m.u = pyo.Var(m.C, m.K, m.T, within=pyo.Binary, doc="1 = charging")
-    m.excl_ch = pyo.Constraint(m.C, m.K, m.T, rule=lambda m, c, k, t: m.pch[c, k, t] <= m.P[c, k].ub * m.u[c, k, t])
-    m.excl_dis = pyo.Constraint(m.C, m.K, m.T, rule=lambda m, c, k, t:
+    if mask is True:
+        mask = np.ones((d.n_cand, len(d.techs), d.T), dtype=bool)
+    ids, names = [int(b) for b in d.site_ids], [t.name for t in d.techs]
+    idx = [(ids[c], names[k], int(t)) for c, k, t in zip(*np.nonzero(mask))]
+    if not idx:
+        return
+    m.EXCL = pyo.Set(initialize=idx, dimen=3, ordered=True)
+    m.u = pyo.Var(m.EXCL, within=pyo.Binary, doc="1 = charging")
+    m.excl_ch = pyo.Constraint(m.EXCL, rule=lambda m, c, k, t: m.pch[c, k, t] <= m.P[c, k].ub * m.u[c, k, t])
+    m.excl_dis = pyo.Constraint(m.EXCL, rule=lambda m, c, k, t:
                                 m.pdis[c, k, t] <= m.P[c, k].ub * (1 - m.u[c, k, t]))
 
 

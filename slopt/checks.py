@@ -1,5 +1,5 @@
-"""Argument checks for the public library functions: the wrong kind of argument (a path where a
-data object is expected, text where numbers are, a ragged list) becomes a one-line
+"""Argument checks for the public library functions, shared by every layer (it imports only
+:mod:`slopt.errors`): the wrong kind of argument (a path where a data object is expected, text where numbers are, a ragged list) becomes a one-line
 :class:`~slopt.errors.ArgumentError`, never an ``AttributeError`` or a numpy error from deep
 inside. Each helper names the function and the argument.
 """
