@@ -75,7 +75,7 @@ class PackRule:
     soh_spread: float = 0.05
     r_spread_pu: float = 0.15
     max_installations: int | None = None
-    installation_kwh: float = 250.0
+    installation_kwh: float = 50.0
 
     def __post_init__(self) -> None:
         for f in ("soh_spread", "r_spread_pu", "installation_kwh"):
@@ -118,10 +118,17 @@ class AssignmentOptions:
         this many candidate batteries in the model; a grid beyond.
     full_model_max : int
         Fleets up to this size go into the MILP whole.
+    windows_model_max : int
+        Up to this size a binding pack rule is solved by the whole MILP with window variables;
+        beyond, windows come from a model on aggregated cells (:func:`_select_windows`).
     reduced_batteries : int
         Free batteries of the reduced MILP at fleet scale (more when demands need it).
     lp_batteries : int
-        Near-tie batteries of the LP that sharpens the prices and gives the rounded incumbent.
+        Fleets up to this size get their prices from the LP on every battery (exact).
+    milp_time_s : float
+        Time for the MILPs of one solve: a whole model, or a reduced one (40 %) and then the
+        neighbourhood search (rounds of ``lns_batteries`` free batteries, at most ``lns_time_s``
+        each, at most ``lns_rounds``).
     gap_tol : float
         Certified relative gap at or below which the plan is reported ``optimal``.
     min_service_years : float
@@ -144,8 +151,13 @@ class AssignmentOptions:
     window_offsets: int = 2
     exact_windows_max: int = 150
     full_model_max: int = 150
+    windows_model_max: int = 2000
     reduced_batteries: int = 200
     lp_batteries: int = 3000
+    milp_time_s: float = 10.0
+    lns_batteries: int = 80
+    lns_rounds: int = 50
+    lns_time_s: float = 1.5
     gap_tol: float = 1e-3
     min_service_years: float = 0.0
     years: float = 10.0
@@ -536,7 +548,7 @@ def _lp_polish(inst: _Instance, lam: np.ndarray, bound: float, opts) -> tuple:
 
 
 def _solve_model(inst: _Instance, free: np.ndarray, route0: np.ndarray, keep: np.ndarray, windows: dict | None,
-                 opts, bound: float):
+                 opts, bound: float, time_limit_s: float):
     """Build and solve the MILP on the free batteries (others fixed at route0; columns in keep)."""
     from slopt.models.assignment import AssignmentData, InstallationWindows, build_assignment_model, column_counts
     from slopt.solve import SolveOptions, solve
@@ -562,7 +574,7 @@ def _solve_model(inst: _Instance, free: np.ndarray, route0: np.ndarray, keep: np
     # a reduced model need not prove more than 1e-5 of the whole plan's value (the certificate is
     # the bound); a whole model is solved to optimality (within 1e-9) unless the time limit stops it
     abs_gap = 1e-5 * max(abs(bound), 1.0) if free.size < route0.size else 1e-9
-    res = solve(m, opts.solver or SolveOptions(mip_rel_gap=1e-9, time_limit_s=10.0,
+    res = solve(m, opts.solver or SolveOptions(mip_rel_gap=1e-9, time_limit_s=max(time_limit_s, 0.2),
                                                highs_options={"mip_abs_gap": abs_gap}))
     route = route0.copy()
     if res.has_solution:
@@ -575,58 +587,91 @@ def _solve_model(inst: _Instance, free: np.ndarray, route0: np.ndarray, keep: np
 
 def _solve_per_battery(inst: _Instance, opts: AssignmentOptions, windows: dict | None = None,
                        whole: bool = False) -> _Plan:
-    """Dual prices, LP polish, column fixing, reduced (or whole) MILP, certificate.
+    """Dual prices (exact LP up to ``lp_batteries``), column fixing, reduced or whole MILP, certificate.
 
     Reduced-cost fixing: with ``d[i,r] = max_s rho[i,s] - rho[i,r]`` at prices ``lam`` and the
     bound ``B = g(lam)``, every plan is worth at most ``B - sum_i d[i, r(i)]``; so a plan better
     than an incumbent worth ``Z`` uses no column with ``d > B - Z``. Without pack windows those
-    columns are left out of the model (the incumbent's own columns always stay).
+    columns are left out of the model (the incumbent's own columns always stay). A reduced
+    model is followed by a neighbourhood search (:func:`_neighbourhood_search`).
     """
-    lam, bound = _dual_prices(inst.value, inst.feas, inst.energy, inst.demand, seed=opts.seed)
     n = inst.value.shape[0]
+    if n <= opts.lp_batteries:            # the LP on every battery gives the exact prices and bound
+        lam = np.zeros(inst.value.shape[1])
+        lam, bound, inc = _lp_polish(inst, lam, lagrangian_bound(inst.value, inst.feas, inst.energy, inst.demand, lam),
+                                     opts)
+        r1, d, margin = _reduced_costs(inst, lam)
+    else:
+        lam, bound = _dual_prices(inst.value, inst.feas, inst.energy, inst.demand, seed=opts.seed)
+        r1, d, margin = _reduced_costs(inst, lam)
+        inc = _repair(inst, r1, d, margin)
     whole = whole or n <= opts.full_model_max
     use_windows = bool(windows) and whole
-    if use_windows:
-        r1, d, margin = _reduced_costs(inst, lam)
+    if use_windows:                       # the incumbent ignores the windows: no column fixing
         inc, keep, start = None, inst.feas.copy(), r1
     else:
-        if n <= opts.lp_batteries:
-            lam, bound, inc = _lp_polish(inst, lam, bound, opts)
-            r1, d, margin = _reduced_costs(inst, lam)
-        else:
-            r1, d, margin = _reduced_costs(inst, lam)
-            inc = _repair(inst, r1, d, margin)
         cut = bound - plan_value(inst.value, inc) + 1e-6 * max(abs(bound), 1.0)
         keep = inst.feas & (d <= cut)
         keep[np.arange(n), inc] = True
         start = inc
     if whole:
-        free = np.arange(n)
+        free, t0 = np.arange(n), opts.milp_time_s
     else:
         free = np.union1d(_free_set(inst, start, d, margin, opts.reduced_batteries), np.flatnonzero(start != r1))
-    route, res, m, build_s, G = _solve_model(inst, free, start, keep, windows if use_windows else None, opts, bound)
+        t0 = 0.4 * opts.milp_time_s
+    route, res, m, build_s, G = _solve_model(inst, free, start, keep, windows if use_windows else None, opts, bound, t0)
     note = ""
     if not res.has_solution:
         route = inc if inc is not None else _fallback(inst, free, start)
         note = f"MILP {res.status}: {res.message}; incumbent kept"
     if inc is not None and plan_value(inst.value, route) < plan_value(inst.value, inc):
         route = inc
-    z = plan_value(inst.value, route)
     lagrangian = bound
     fixed = np.ones(n, bool)
     fixed[free] = False
-    slack = bound - z + 1e-6 * max(abs(bound), 1.0)
+    slack = bound - plan_value(inst.value, route) + 1e-6 * max(abs(bound), 1.0)
     proven = bool(res.has_solution and np.all((start[fixed] == r1[fixed]) & (margin[fixed] > slack)))
     if proven and res.bound is not None:
-        fixed_value = plan_value(inst.value[fixed], route[fixed]) if fixed.any() else 0.0
+        fixed_value = plan_value(inst.value[fixed], start[fixed]) if fixed.any() else 0.0
         bound = min(bound, fixed_value + res.bound)
+    solve_s = res.solve_s
+    if not whole:
+        route, rounds = _neighbourhood_search(inst, route, keep, d, margin, bound, opts,
+                                              max(opts.milp_time_s - res.solve_s - build_s, 0.0))
+        note = (note + f" {rounds} neighbourhood rounds").strip()
+    z = plan_value(inst.value, route)
     plan = _Plan(route=route, value_usd=z, bound_usd=max(bound, z), lam=lam, n_free=free.size, n_groups=G,
-                 proven=proven, lagrangian_usd=lagrangian, milp=res, build_s=build_s, solve_s=res.solve_s, note=note)
+                 proven=proven, lagrangian_usd=lagrangian, milp=res, build_s=build_s, solve_s=solve_s, note=note)
     if use_windows and hasattr(m, "z"):
         from slopt.models.assignment import open_windows
 
         plan.windows = {a: [windows[a][0][w] for w in ws] for a, ws in open_windows(m).items()}
     return plan
+
+
+def _neighbourhood_search(inst: _Instance, route: np.ndarray, keep: np.ndarray, d: np.ndarray, margin: np.ndarray,
+                          bound: float, opts: AssignmentOptions, budget_s: float) -> tuple[np.ndarray, int]:
+    """Improve a plan by small exact MILPs on changing sets of near-tie batteries (a refinement loop).
+
+    Each round frees ``lns_batteries`` batteries picked like :func:`_free_set` from reduced
+    costs perturbed by a seeded random factor (so rounds differ), fixes the rest at the current
+    plan and solves the Pyomo model with the residual demands; a better plan is kept. Stops at
+    the time budget, after ``lns_rounds`` rounds, or within 0.001 % of the bound.
+    """
+    rng = np.random.default_rng(opts.seed)
+    t_end = time.perf_counter() + budget_s
+    best = plan_value(inst.value, route)
+    rounds = 0
+    enough = bound - 1e-5 * max(abs(bound), 1.0)           # within 0.001 % of the bound: stop
+    while time.perf_counter() < t_end - 0.3 and rounds < opts.lns_rounds and best < enough:
+        rounds += 1
+        jitter = rng.uniform(0.2, 1.8, d.shape[0])
+        free = _free_set(inst, route, d * jitter[:, None], margin * jitter, opts.lns_batteries)
+        left = t_end - time.perf_counter()
+        new, res, *_ = _solve_model(inst, free, route, keep, None, opts, bound, min(opts.lns_time_s, left))
+        if res.has_solution and plan_value(inst.value, new) > best + 1e-9:
+            route, best = new, plan_value(inst.value, new)
+    return route, rounds
 
 
 def _fallback(inst: _Instance, free: np.ndarray, route0: np.ndarray) -> np.ndarray:
@@ -650,6 +695,27 @@ def _cells(inst: _Instance, idx: np.ndarray, rule: PackRule, offsets: int):
     return np.stack([inst.chem[idx], cs, cr], axis=1)
 
 
+def _cell_windows(ucell: np.ndarray, offsets: int) -> np.ndarray:
+    """Windows of ``offsets x offsets`` cells over the occupied cells ``ucell`` (U, 3): (W, U) membership."""
+    j = np.arange(offsets)
+    shift = np.stack(np.meshgrid(j, j, indexing="ij"), axis=-1).reshape(-1, 2)
+    corners = np.concatenate([np.repeat(ucell[:, None, :1], shift.shape[0], axis=1),
+                              ucell[:, None, 1:] - shift[None, :, :]], axis=2).reshape(-1, 3)
+    corners = np.unique(corners, axis=0)
+    inside = ((ucell[None, :, 0] == corners[:, None, 0])
+              & (ucell[None, :, 1] >= corners[:, None, 1]) & (ucell[None, :, 1] < corners[:, None, 1] + offsets)
+              & (ucell[None, :, 2] >= corners[:, None, 2]) & (ucell[None, :, 2] < corners[:, None, 2] + offsets))
+    return inside[_maximal_rows(inside)]
+
+
+def _members(idx: np.ndarray, cinv: np.ndarray, cell_rows: np.ndarray) -> list:
+    """Batteries ``idx`` (with cell index ``cinv``) inside each row's cells."""
+    order = np.argsort(cinv, kind="stable")
+    starts = np.searchsorted(cinv[order], np.arange(cell_rows.shape[1] + 1))
+    return [np.sort(idx[np.concatenate([order[starts[c]:starts[c + 1]] for c in np.flatnonzero(row)])])
+            for row in cell_rows]
+
+
 def grid_windows(inst: _Instance, idx: np.ndarray, rule: PackRule, offsets: int) -> list:
     """Windows of ``offsets x offsets`` grid cells that hold some of the batteries ``idx``.
 
@@ -661,20 +727,7 @@ def grid_windows(inst: _Instance, idx: np.ndarray, rule: PackRule, offsets: int)
     if idx.size == 0:
         return []
     ucell, cinv = np.unique(_cells(inst, idx, rule, offsets), axis=0, return_inverse=True)
-    cinv = cinv.ravel()
-    j = np.arange(offsets)
-    shift = np.stack(np.meshgrid(j, j, indexing="ij"), axis=-1).reshape(-1, 2)
-    corners = np.concatenate([np.repeat(ucell[:, None, :1], shift.shape[0], axis=1),
-                              ucell[:, None, 1:] - shift[None, :, :]], axis=2).reshape(-1, 3)
-    corners = np.unique(corners, axis=0)
-    inside = ((ucell[None, :, 0] == corners[:, None, 0])
-              & (ucell[None, :, 1] >= corners[:, None, 1]) & (ucell[None, :, 1] < corners[:, None, 1] + offsets)
-              & (ucell[None, :, 2] >= corners[:, None, 2]) & (ucell[None, :, 2] < corners[:, None, 2] + offsets))
-    inside = inside[_maximal_rows(inside)]
-    order = np.argsort(cinv, kind="stable")
-    starts = np.searchsorted(cinv[order], np.arange(ucell.shape[0] + 1))
-    return [np.sort(idx[np.concatenate([order[starts[c]:starts[c + 1]] for c in np.flatnonzero(row)])])
-            for row in inside]
+    return _members(idx, cinv.ravel(), _cell_windows(ucell, offsets))
 
 
 def exact_windows(inst: _Instance, idx: np.ndarray, rule: PackRule) -> list:
@@ -748,9 +801,107 @@ def _plan_fits(inst: _Instance, plan_route: np.ndarray, opts: AssignmentOptions)
     return out
 
 
-def _choose_windows(inst: _Instance, lam: np.ndarray, opts: AssignmentOptions) -> dict:
-    """Large fleets: k windows per limited application by greedy cover of dual gains."""
-    r1, d, _ = _reduced_costs(inst, lam)
+def _window_data(inst: _Instance, opts: AssignmentOptions, block: int, segments: int):
+    """Aggregated data of the window-selection model (see :func:`_select_windows`).
+
+    Atoms are the batteries' cells (width ``spread / window_offsets``) under every distinct
+    pack rule at once; windows are blocks of ``block x block`` cells. For every application,
+    an atom's batteries that gain over their best unlimited route form ``segments`` energy
+    segments by gain, valued at their mean gain. (Valuing them at their largest gain, with
+    blocks one cell wider, makes a relaxation; on the default fleet it was looser than the
+    unconstrained LP bound, so it is not used as a bound.)
+
+    Returns
+    -------
+    data, base, atom, rows_of : the model data, best unlimited value per battery, atom per
+    battery, and per application (window x cell membership, cell per battery).
+    """
+    from slopt.models.assignment import WindowSelectionData
+
+    n, A = inst.value.shape[0], inst.n_apps
+    limited = [a for a in range(A) if inst.limits[a] is not None and inst.rules[a] is not None]
+    rules = list(dict.fromkeys(inst.rules[a] for a in limited))
+    cells = [_cells(inst, np.arange(n), r, opts.window_offsets) for r in rules]
+    _, atom = np.unique(np.concatenate(cells, axis=1), axis=0, return_inverse=True)
+    atom = atom.ravel()
+    n_atoms = int(atom.max()) + 1
+    unl = np.flatnonzero(~np.isfinite(inst.demand))
+    base = np.where(inst.feas[:, unl], inst.value[:, unl], -np.inf).max(axis=1)
+    gains = inst.feas[:, :A] & (inst.value[:, :A] > base[:, None])
+    seg_app, seg_cell, seg_e, seg_g = [], [], [], []
+    for a in range(A):
+        idx = np.flatnonzero(gains[:, a])
+        gain = (inst.value[idx, a] - base[idx]) / inst.energy[idx]
+        order = np.lexsort((-gain, atom[idx]))
+        idx, gain = idx[order], gain[order]
+        e = inst.energy[idx]
+        total = np.bincount(atom[idx], weights=e, minlength=n_atoms)
+        before = np.cumsum(e) - e - np.r_[0.0, np.cumsum(total)][atom[idx]]
+        seg = np.minimum((segments * before / total[atom[idx]]).astype(np.int64), segments - 1)
+        key, inv = np.unique(atom[idx] * segments + seg, return_inverse=True)
+        energy = np.bincount(inv, weights=e)
+        seg_app.append(np.full(key.size, a))
+        seg_cell.append(key // segments)
+        seg_e.append(energy)
+        seg_g.append(np.bincount(inv, weights=e * gain) / energy)
+    windows, rows_of = [None] * A, {}
+    for a in limited:
+        ucell, cinv = np.unique(cells[rules.index(inst.rules[a])], axis=0, return_inverse=True)
+        inside = _cell_windows(ucell, block)
+        atom_cell = np.zeros(n_atoms, np.int64)
+        atom_cell[atom] = cinv.ravel()
+        windows[a] = [np.flatnonzero(row[atom_cell]) for row in inside]
+        rows_of[a] = (inside, cinv.ravel())
+    any_gain = gains.any(axis=1)
+    data = WindowSelectionData(seg_app=np.concatenate(seg_app), seg_cell=np.concatenate(seg_cell),
+                               seg_energy_kwh=np.concatenate(seg_e), seg_gain_usd_per_kwh=np.concatenate(seg_g),
+                               cell_energy_kwh=np.bincount(atom[any_gain], weights=inst.energy[any_gain],
+                                                           minlength=n_atoms),
+                               demand_kwh=inst.demand[:A], windows=windows,
+                               max_open=np.array([inst.limits[a] or 0 for a in range(A)]))
+    return data, base, atom, rows_of
+
+
+def _select_windows(inst: _Instance, opts: AssignmentOptions) -> dict:
+    """Fleet scale: installation windows from the window-selection model on aggregated cells.
+
+    The Pyomo model of :func:`slopt.models.assignment.build_window_selection_model` (data of
+    :func:`_window_data`, three mean-gain segments) picks at most ``K[a]`` grid windows per
+    application, maximising the gain it can place within the demands; the windows still
+    allowed are then added by a greedy cover of the remaining gain (more room for the
+    per-battery solve never hurts).
+
+    Returns
+    -------
+    dict: application -> list of battery-index arrays (one per chosen window).
+    """
+    from slopt.models.assignment import build_window_selection_model
+    from slopt.solve import SolveOptions, solve
+
+    data, base, _, rows_of = _window_data(inst, opts, opts.window_offsets, 3)
+    m = build_window_selection_model(data)
+    res = solve(m, opts.solver or SolveOptions(mip_rel_gap=1e-4, time_limit_s=max(0.3 * opts.milp_time_s, 1.0)))
+    everyone = np.arange(inst.value.shape[0])
+    out = {}
+    for a, (inside, cinv) in rows_of.items():
+        chosen = [w for w in range(inside.shape[0]) if res.has_solution and (m.z[a, w].value or 0) > 0.5]
+        members = _members(everyone, cinv, inside)
+        idx = np.flatnonzero(inst.feas[:, a])
+        weight = np.maximum(inst.value[idx, a] - base[idx], 0.0) + 1e-6 * inst.energy[idx]
+        for w in chosen:
+            weight[np.isin(idx, members[w])] = 0.0
+        extra = _greedy_cover([np.intersect1d(w, idx) for w in members], weight, idx,
+                              max(inst.limits[a] - len(chosen), 0), full=False)
+        out[a] = [members[w] for w in chosen + [w for w in extra if w not in chosen]]
+    return out
+
+
+def _greedy_windows(inst: _Instance, lam: np.ndarray, opts: AssignmentOptions) -> dict:
+    """Fleet scale: ``K[a]`` grid windows per application by a greedy cover of dual gains.
+
+    A battery's gain for application a is how much its reduced value there beats its best other
+    route at the unconstrained prices ``lam`` (plus a tiny energy term that prefers room).
+    """
     rho = np.where(inst.feas, inst.value - lam[None, :] * inst.energy[:, None], -np.inf)
     out = {}
     for a in range(inst.n_apps):
@@ -759,7 +910,7 @@ def _choose_windows(inst: _Instance, lam: np.ndarray, opts: AssignmentOptions) -
             continue
         idx = np.flatnonzero(inst.feas[:, a])
         others = np.delete(rho[idx], a, axis=1).max(axis=1)
-        gain = np.maximum(rho[idx, a] - others, 0.0) + 1e-3 * inst.energy[idx]   # ties: prefer capacity
+        gain = np.maximum(rho[idx, a] - others, 0.0) + 1e-3 * inst.energy[idx]
         wins = grid_windows(inst, idx, rule, opts.window_offsets)
         out[a] = [wins[w] for w in _greedy_cover(wins, gain, idx, k_max, full=False)]
     return out
@@ -777,24 +928,17 @@ def _masked(inst: _Instance, windows: dict) -> _Instance:
 
 
 def _solve_with_packs(inst: _Instance, opts: AssignmentOptions) -> tuple[_Plan, float, str]:
-    """Per-battery plan that meets the pack rules; returns (plan, unconstrained LP bound, method)."""
+    """Per-battery plan that meets the pack rules; returns (plan, unconstrained LP bound, method).
+
+    The unconstrained plan is solved first; if every limited application's batteries fit in
+    its installations, it is optimal for the constrained problem too. Otherwise, up to
+    ``windows_model_max`` batteries the whole MILP chooses the windows (exact candidate windows
+    for small applications, so its bound then applies); beyond, two window choices
+    (:func:`_select_windows`, :func:`_greedy_windows`) are tried, the per-battery problem is
+    solved inside each, and the better plan is kept.
+    """
     limited = [a for a in range(inst.n_apps) if inst.limits[a] is not None and inst.rules[a] is not None]
     n = inst.value.shape[0]
-    if limited and n <= opts.full_model_max:
-        wins = {}
-        exact = True
-        for a in limited:
-            idx = np.flatnonzero(inst.feas[:, a])
-            if idx.size <= opts.exact_windows_max:
-                wins[a] = (exact_windows(inst, idx, inst.rules[a]), inst.limits[a])
-            else:
-                exact = False
-                wins[a] = (grid_windows(inst, idx, inst.rules[a], opts.window_offsets), inst.limits[a])
-        plan = _solve_per_battery(inst, opts, windows=wins, whole=True)
-        lp = plan.lagrangian_usd
-        if not exact:                                   # the MILP bound is for the grid restriction only
-            plan.bound_usd = max(lp, plan.value_usd)
-        return plan, lp, "whole MILP, exact windows" if exact else "whole MILP, grid windows"
     plan = _solve_per_battery(inst, opts)
     lp = plan.lagrangian_usd
     if not limited:
@@ -803,16 +947,30 @@ def _solve_with_packs(inst: _Instance, opts: AssignmentOptions) -> tuple[_Plan, 
     if fits is not None:
         plan.windows = fits
         return plan, lp, "unconstrained plan fits the pack limits"
+    if n <= opts.windows_model_max:
+        wins, exact = {}, True
+        for a in limited:
+            idx = np.flatnonzero(inst.feas[:, a])
+            if idx.size <= opts.exact_windows_max:
+                wins[a] = (exact_windows(inst, idx, inst.rules[a]), inst.limits[a])
+            else:
+                exact = False
+                wins[a] = (grid_windows(inst, idx, inst.rules[a], opts.window_offsets), inst.limits[a])
+        plan = _solve_per_battery(inst, opts, windows=wins, whole=True)
+        plan.lagrangian_usd = lp
+        if not exact:                                   # the MILP bound is for the grid restriction only
+            plan.bound_usd, plan.proven = max(lp, plan.value_usd), False
+        return plan, lp, "whole MILP, exact windows" if exact else "whole MILP, grid windows"
     best = None
-    lam = plan.lam
-    for _ in range(2):
-        wins = _choose_windows(inst, lam, opts)
+    for label, wins in (("window-selection model", _select_windows(inst, opts)),
+                        ("greedy cover of dual gains", _greedy_windows(inst, plan.lam, opts))):
         sub = _solve_per_battery(_masked(inst, wins), opts)
-        sub.windows, sub.bound_usd, sub.proven, sub.lagrangian_usd = wins, lp, False, lp
-        if best is None or sub.value_usd > best.value_usd:
-            best = sub
-        lam = sub.lam
-    return best, lp, "windows by greedy cover of dual gains"
+        sub.windows, sub.proven, sub.lagrangian_usd = wins, False, lp
+        if best is None or sub.value_usd > best[0].value_usd:
+            best = (sub, label)
+    best[0].bound_usd = max(lp, best[0].value_usd)          # the unconstrained LP bound: valid, conservative
+    return best[0], lp, f"windows by the {best[1]} (best of two)"
+
 
 
 # --------------------------------------------------------------------------- public entry point

@@ -36,7 +36,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 
 __all__ = ["AssignmentData", "InstallationWindows", "build_assignment_model", "add_route_columns",
            "add_one_route_each", "add_demands", "add_installations", "add_value_objective", "column_counts",
-           "open_windows"]
+           "open_windows", "WindowSelectionData", "build_window_selection_model"]
 
 
 @dataclass
@@ -220,3 +220,75 @@ def open_windows(m) -> dict:
         if (var.value or 0.0) > 0.5:
             out.setdefault(r, []).append(w)
     return out
+
+
+# --------------------------------------------------------------------------- window selection at fleet scale
+
+
+@dataclass
+class WindowSelectionData:
+    """Aggregated data of the window-selection model (cells of similar batteries; no Pyomo objects).
+
+    Used at fleet scale to choose each application's installation windows before the exact
+    per-battery solve inside them. Cells ``c`` (chemistry x SOH cell x resistance cell) hold
+    energy segments ``s`` per application: the cell's batteries that gain from the application,
+    split by gain into segments of decreasing value.
+
+    Attributes
+    ----------
+    seg_app, seg_cell : (S,) int
+        Application and cell of every segment.
+    seg_energy_kwh, seg_gain_usd_per_kwh : (S,) float
+        Energy of the segment and its mean gain per kWh over the batteries' best unlimited route.
+    cell_energy_kwh : (C,) float
+        Energy of every cell (a battery takes one route).
+    demand_kwh : (A,) float
+        Energy every application can absorb (inf: unlimited).
+    windows : list of (list of int arrays) or None, length A
+        Cells of every candidate window of an application (None: no pack rule).
+    max_open : (A,) int
+        Installations allowed per application (ignored where ``windows[a]`` is None).
+    """
+
+    seg_app: np.ndarray
+    seg_cell: np.ndarray
+    seg_energy_kwh: np.ndarray
+    seg_gain_usd_per_kwh: np.ndarray
+    cell_energy_kwh: np.ndarray
+    demand_kwh: np.ndarray
+    windows: list
+    max_open: np.ndarray
+
+
+def build_window_selection_model(d: WindowSelectionData) -> pyo.ConcreteModel:
+    """Choose installation windows on aggregated cells (Eq. W1-W5 of ``docs/assignment.md``).
+
+    ``max sum_s gain[s] q[s]`` (W1) with ``q[s] <= E[s] sum_{w ∋ cell(s)} z[app(s), w]`` (W2),
+    ``sum_{s in a} q[s] <= D[a]`` (W3), ``sum_{s in c} q[s] <= E[c]`` (W4) and
+    ``sum_w z[a, w] <= K[a]`` (W5). Segments of applications without a rule have no W2 row.
+    """
+    m = pyo.ConcreteModel(name="window_selection")
+    S = d.seg_app.size
+    m.q = pyo.Var(range(S), within=pyo.NonNegativeReals, bounds=lambda _, s: (0.0, float(d.seg_energy_kwh[s])))
+    keys = [(a, w) for a, wins in enumerate(d.windows) if wins is not None for w in range(len(wins))]
+    m.z = pyo.Var(keys, within=pyo.Binary)
+    cover: dict[tuple, list] = {}
+    for a, w in keys:
+        for c in np.asarray(d.windows[a][w]).tolist():
+            cover.setdefault((a, int(c)), []).append(w)
+    ruled = [s for s in range(S) if d.windows[int(d.seg_app[s])] is not None]
+    m.open_link = pyo.Constraint(ruled, rule=lambda m, s: _lin(
+        [1.0] + [-float(d.seg_energy_kwh[s])] * len(cover.get((int(d.seg_app[s]), int(d.seg_cell[s])), [])),
+        [m.q[s]] + [m.z[int(d.seg_app[s]), w] for w in cover.get((int(d.seg_app[s]), int(d.seg_cell[s])), [])]) <= 0)
+    apps = [a for a in range(d.demand_kwh.size) if np.isfinite(d.demand_kwh[a])]
+    by_app = {a: np.flatnonzero(d.seg_app == a) for a in range(d.demand_kwh.size)}
+    m.demand = pyo.Constraint(apps, rule=lambda m, a: _lin(np.ones(by_app[a].size), [m.q[s] for s in by_app[a]])
+                              <= float(d.demand_kwh[a]))
+    by_cell = {c: np.flatnonzero(d.seg_cell == c) for c in np.unique(d.seg_cell).tolist()}
+    m.cell = pyo.Constraint(list(by_cell), rule=lambda m, c: _lin(np.ones(by_cell[c].size), [m.q[s] for s in by_cell[c]])
+                            <= float(d.cell_energy_kwh[c]))
+    limited = [a for a, wins in enumerate(d.windows) if wins]
+    m.installations = pyo.Constraint(limited, rule=lambda m, a: _lin(
+        np.ones(len(d.windows[a])), [m.z[a, w] for w in range(len(d.windows[a]))]) <= int(d.max_open[a]))
+    m.objective = pyo.Objective(expr=_lin(d.seg_gain_usd_per_kwh, [m.q[s] for s in range(S)]), sense=pyo.maximize)
+    return m

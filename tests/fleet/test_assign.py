@@ -19,11 +19,10 @@ from slopt.fleet import APPLICATIONS, generate_fleet, scale_demands
 from slopt.fleet.applications import Application
 from slopt.fleet.assign import (AssignmentOptions, PackRule, allocation_metrics, assign, assign_arrays,
                                 lagrangian_bound, route_values, static_baseline)
-from slopt.solve import SolveOptions, Status
+from slopt.solve import Status
 
-QUICK = SolveOptions(mip_rel_gap=1e-9, time_limit_s=3.0)     # fleet-size MILPs: the assertions hold at any limit
 NO_PACK = AssignmentOptions(pack=None)
-NO_PACK_QUICK = AssignmentOptions(pack=None, solver=QUICK)
+NO_PACK_QUICK = AssignmentOptions(pack=None, milp_time_s=2.0)   # fleet-size MILPs: the assertions hold at any limit
 
 
 # --------------------------------------------------------------------------- independent references
@@ -175,7 +174,7 @@ def test_reduced_model_at_fleet_scale_is_certified_against_scipy_lp():
     value = np.column_stack([energy[:, None] * per_kwh, 60 * energy, 5 * energy])
     feas = np.column_stack([rng.random((n, 4)) < 0.7, rng.random(n) < 0.2, np.ones(n, bool)])
     demand = np.r_[0.1 * energy.sum() * np.ones(4), np.inf, np.inf]
-    opts = AssignmentOptions(pack=None, full_model_max=50, lp_batteries=100, reduced_batteries=60, solver=QUICK)
+    opts = AssignmentOptions(pack=None, full_model_max=50, lp_batteries=100, reduced_batteries=60, milp_time_s=2.0)
     plan = assign_arrays(value, feas, energy, demand, options=opts)
     lp = lp_bound(value, feas, energy, demand)
     assert plan.n_free < n
@@ -264,7 +263,7 @@ def test_installations_follow_demand_by_default():
 
 def test_fleet_plan_installations_respect_the_rule():
     f = generate_fleet(120, seed=4)
-    res = assign(f, scale_demands(APPLICATIONS, 1.0), options=AssignmentOptions(solver=QUICK))
+    res = assign(f, scale_demands(APPLICATIONS, 1.0), options=AssignmentOptions(milp_time_s=2.0))
     ins = res.installations
     assert len(ins) and (ins["soh_spread"] <= 0.05 + 1e-9).all() and (ins["r_spread_pu"] <= 0.15 + 1e-9).all()
     assert (~ins["chemistry"].str.contains("/")).all()
@@ -415,5 +414,21 @@ def test_adaptive_and_static_on_the_same_footing():
         assert ma["value_usd"] > ms["value_usd"] and ma["utilisation_pct"] >= ms["utilisation_pct"]
     assert ma["misallocated_pct"] < ms["misallocated_pct"]    # the seed's setting (no market limits)
     # requiring the service period in the optimiser leaves no misallocated battery
-    strict = assign(f, unlimited, options=AssignmentOptions(pack=None, min_service_years=5.0, solver=QUICK))
+    strict = assign(f, unlimited, options=AssignmentOptions(pack=None, min_service_years=5.0, milp_time_s=2.0))
     assert strict.metrics(service_years=5.0)["misallocated_pct"] == 0.0
+
+
+def test_fleet_scale_pack_path_keeps_every_installation_within_the_rule():
+    """Above windows_model_max the windows come from the selection model or a greedy cover."""
+    f = generate_fleet(600, seed=5)
+    rule = PackRule(max_installations=2)
+    opts = AssignmentOptions(pack=rule, windows_model_max=100, full_model_max=50, lp_batteries=200, milp_time_s=2.0)
+    res = assign(f, scale_demands(APPLICATIONS, 600 / 120), options=opts)
+    assert res.extra["method"].startswith("windows by the")
+    ins = res.installations
+    assert (ins.groupby("application").size() <= 2).all()
+    assert (ins["soh_spread"] <= 0.05 + 1e-9).all() and (ins["r_spread_pu"] <= 0.15 + 1e-9).all()
+    assert (~ins["chemistry"].str.contains("/")).all()
+    assert res.bound_usd >= res.extra["lp_bound_usd"] - 1e-6 or res.bound_usd >= res.objective_usd
+    free = assign(f, scale_demands(APPLICATIONS, 600 / 120), options=NO_PACK_QUICK)
+    assert res.objective_usd <= free.bound_usd + 1e-6          # the rule can only cost value
