@@ -930,8 +930,9 @@ def _masked(inst: _Instance, windows: dict) -> _Instance:
 def _solve_with_packs(inst: _Instance, opts: AssignmentOptions) -> tuple[_Plan, float, str]:
     """Per-battery plan that meets the pack rules; returns (plan, unconstrained LP bound, method).
 
-    The unconstrained plan is solved first; if every limited application's batteries fit in
-    its installations, it is optimal for the constrained problem too. Otherwise, up to
+    Small fleets (``full_model_max``) go straight to the whole MILP with windows. Otherwise the
+    unconstrained plan is solved first; if every limited application's batteries fit in its
+    installations, it is optimal for the constrained problem too. Otherwise, up to
     ``windows_model_max`` batteries the whole MILP chooses the windows (exact candidate windows
     for small applications, so its bound then applies); beyond, two window choices
     (:func:`_select_windows`, :func:`_greedy_windows`) are tried, the per-battery problem is
@@ -939,14 +940,18 @@ def _solve_with_packs(inst: _Instance, opts: AssignmentOptions) -> tuple[_Plan, 
     """
     limited = [a for a in range(inst.n_apps) if inst.limits[a] is not None and inst.rules[a] is not None]
     n = inst.value.shape[0]
-    plan = _solve_per_battery(inst, opts)
-    lp = plan.lagrangian_usd
-    if not limited:
-        return plan, lp, "no pack limit"
-    fits = _plan_fits(inst, plan.route, opts)
-    if fits is not None:
-        plan.windows = fits
-        return plan, lp, "unconstrained plan fits the pack limits"
+    if not limited or n > opts.full_model_max:
+        plan = _solve_per_battery(inst, opts)
+        lp = plan.lagrangian_usd
+        if not limited:
+            return plan, lp, "no pack limit"
+        fits = _plan_fits(inst, plan.route, opts)
+        if fits is not None:
+            plan.windows = fits
+            return plan, lp, "unconstrained plan fits the pack limits"
+    else:                                   # small fleets: straight to the MILP with windows
+        lp = lagrangian_bound(inst.value, inst.feas, inst.energy, inst.demand, np.zeros(inst.value.shape[1]))
+        plan = None
     if n <= opts.windows_model_max:
         wins, exact = {}, True
         for a in limited:
@@ -957,6 +962,7 @@ def _solve_with_packs(inst: _Instance, opts: AssignmentOptions) -> tuple[_Plan, 
                 exact = False
                 wins[a] = (grid_windows(inst, idx, inst.rules[a], opts.window_offsets), inst.limits[a])
         plan = _solve_per_battery(inst, opts, windows=wins, whole=True)
+        lp = min(lp, plan.lagrangian_usd)
         plan.lagrangian_usd = lp
         if not exact:                                   # the MILP bound is for the grid restriction only
             plan.bound_usd, plan.proven = max(lp, plan.value_usd), False
