@@ -1277,9 +1277,11 @@ def allocation_metrics(bat: pd.DataFrame, service_years: float = 5.0) -> dict:
     """Seed 003 Tables 5-6 metrics of an allocation table, independent of any objective.
 
     correct_pct
-        Share of batteries on a route whose requirements they meet: an application that the
-        twin finds them fit for (SOH and resistance limits, no safety or thermal breach) for at
-        least ``service_years`` (the planned service period); remanufacture with SOH >= 0.8;
+        Share of batteries on a route whose requirements they meet for the whole service
+        period: an application in which the twin keeps them within its SOH and resistance
+        limits, below the thermal limit and before the ageing knee for at least
+        ``service_years`` (the twin life, already cut at the knee and 0 when unfit or
+        thermally unsafe, is at least ``service_years``); remanufacture with SOH >= 0.8;
         recycling (always a valid route). ``misallocated_pct = 100 - correct_pct``.
     mean_years
         Mean second life of every battery placed in an application, misallocated ones at their
@@ -1297,7 +1299,7 @@ def allocation_metrics(bat: pd.DataFrame, service_years: float = 5.0) -> dict:
     route = bat["route"]
     in_app = ~route.isin([REMANUFACTURE, RECYCLE]) & route.notna()
     years = bat["second_life_years"].fillna(0.0)
-    ok_app = in_app & bat["feasible"] & (years >= service_years - 1e-9)
+    ok_app = in_app & (years > 0) & (years >= service_years - 1e-9)
     ok = ok_app | ((route == REMANUFACTURE) & bat["feasible"]) | (route == RECYCLE)
     return {
         "batteries": n,
