@@ -171,6 +171,76 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def notes(df: pd.DataFrame) -> str:
+    """Why our numbers differ from seed 003's 68/96 % and 4.8/6.9 years (figures from this run)."""
+    def g(method, key, n=120, setting="no market limits"):
+        row = df[(df["batteries"] == n) & (df["setting"] == setting) & (df["method"] == method)]
+        return float(row[key].iloc[0]) if len(row) else float("nan")
+
+    st, ad, ad5, life = "static", "adaptive", "adaptive, 5-year service", "adaptive, lifespan objective"
+    big = int(df["batteries"].max())
+    return f"""## How these numbers differ from seed 003 (68 / 96 % correct, 4.8 / 6.9 years)
+
+**What "correct" means.** Seed 003 does not define correct allocation; it says 32 % of the static
+allocations "did not match their thermal and performance characteristics". Here a route is correct
+if the battery meets the application's requirements for a {SERVICE_YEARS:g}-year service in the twin
+(SOH and resistance limits, thermal limit, no ageing knee before the end of service). This does not
+depend on the optimiser's objective. The previous version counted a battery as correct when it was
+on the twin's most valuable route, which is what the unlimited MILP maximises, so adaptive came out
+at 100 % by construction. Columns "correct % at 3 / 8 y" show how the result depends on the service
+period.
+
+**Static: {g(st, "correct_pct"):.1f} % correct, {g(st, "misallocated_pct"):.1f} % misallocated, against 68 / 32.**
+The static rule sends every battery to one of the two gentlest duties in our application set.
+Grid time shift runs at 0.125 C, 25 °C, one cycle a day, minimum SOH 0.6. Residential backup runs
+24 cycles a year, minimum SOH 0.4. The twin finds almost every module fit for five years in these
+duties, and none overheats at these C-rates. The misallocated ones are modules with SOH >= 0.7,
+mostly accelerated agers, that reach their ageing knee within five years in grid storage. To get
+the seed's 32 %, a twin would have to overstress a third of the population in grid and backup
+duty; ours does not (`docs/twin.md`). Measured against the twin's most valuable route instead, the
+static rule would score {g(st, "on_best_route_pct"):.1f} %. That is a measure of lost value, not of
+misallocation.
+
+**Adaptive: {g(ad, "correct_pct"):.1f} % correct with the value objective, {g(ad5, "correct_pct"):.1f} %
+when the service period is required, against 96 %.** The optimiser maximises second-life value and
+is not told the service period. For {g(ad, "misallocated_pct"):.1f} % of the modules, the most
+valuable use is a demanding duty lasting less than five years (frequency regulation at 1 C, the
+EV-charging buffer, the cold microgrid). That beats ten years of backup in value, but the metric
+counts it as a misallocation. With `min_service_years = 5` no module is misallocated, and the value
+drops by {100 * (1 - g(ad5, "value_usd") / g(ad, "value_usd")):.1f} % (${g(ad5, "value_usd"):,.0f}
+vs ${g(ad, "value_usd"):,.0f}). At a 3-year service the value-only plan scores
+{g(ad, "correct_3y_pct"):.1f} %, close to the seed's 96 %. Both adaptive plans are worth about
+twice the static one (${g(st, "value_usd"):,.0f}).
+
+**Lifespan: static {g(st, "mean_years"):.2f} years against adaptive {g(ad, "mean_years"):.2f}, the
+reverse of the seed's 4.8 -> 6.9.** Misallocated modules are counted here, at their twin life in
+the application (0 if unfit or thermally unsafe, else until the knee).
+- The static destinations are the long-lived duties of our twin. Most modules in backup reach the
+  10-year horizon, which caps every life.
+- The value objective trades years for value: frequency regulation ends a module's second life
+  sooner than backup but earns more.
+- The lifespan metric follows the objective. With each module's twin life as the objective, the
+  adaptive plan reaches {g(life, "mean_years"):.2f} years, but it is worth only
+  ${g(life, "value_usd"):,.0f}. The seed optimises remaining life, degradation and cost together,
+  which would sit between these plans.
+- The seed's absolute levels (4.8 and 6.9 years, its Table 4 gives 3.8-7.5 years) are shorter than
+  our twin's lives on these duties, which are calibrated against BLAST-Lite (`docs/twin.md`).
+
+**With market limits (demands x n/120), both on the same demands.**
+- The static rule can use only the grid and backup demands: {g(st, "utilisation_pct", setting="demands x n/120"):.1f} %
+  of the modules in applications, against {g(ad, "utilisation_pct", setting="demands x n/120"):.1f} %
+  for the adaptive plan.
+- The static plan is worth ${g(st, "value_usd", setting="demands x n/120"):,.0f}, the adaptive one
+  ${g(ad, "value_usd", setting="demands x n/120"):,.0f}.
+- Recycling is always a valid route, so the overflow is never misallocated. Correct % alone
+  therefore does not rank the methods here; utilisation and value do.
+
+**Scale.** At 10,000 and {big:,} modules the picture is the same: shares within about a point of
+the 120-module run, lifespans within 0.2 years. The adaptive plans carry certified gaps below
+0.01 % (table above).
+"""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="120,10000,100000")
@@ -184,9 +254,8 @@ def main() -> None:
     df = pd.DataFrame(rows)
     df.assign(why=df["why"].map(lambda d: "; ".join(f"{k}: {v:.2f}" for k, v in d.items()))).to_csv(
         OUT / "allocation.csv", index=False)
-    md = markdown(df)
-    body = (OUT / "allocation_notes.md").read_text() if (OUT / "allocation_notes.md").exists() else ""
-    (OUT / "allocation.md").write_text(md + ("\n" + body if body else ""))
+    md = markdown(df) + "\n" + notes(df)
+    (OUT / "allocation.md").write_text(md)
     print(md)
 
 
