@@ -12,27 +12,31 @@ and equation numbers in ``docs/assignment.md``):
 
 How it is solved, exactly per battery:
 
-1. **Dual prices.** Only the demand rows couple the batteries. For prices ``lam >= 0`` ($/kWh)
-   the Lagrangian ``g(lam) = sum_a lam[a] D[a] + sum_i max_r (v[i,r] - lam[r] e[i])`` is a true
-   upper bound of the per-battery problem, and its minimum is the per-battery LP bound. It is
-   minimised by L-BFGS on an entropy-smoothed ``g`` (scipy), warm-started on a sample at fleet
-   scale; the bound reported is the exact ``g`` at the best prices found.
-2. **Reduced MILP.** At those prices each battery's best route is an argmax. The batteries
-   whose choice is close (smallest reduced-cost margins, per application on both sides of its
-   price) stay free; the others are fixed at their argmax, and the residual demands go to the
-   Pyomo model of :mod:`slopt.models.assignment`, solved by HiGHS through
-   :func:`slopt.solve.solve`. Small fleets go into the model whole. Identical batteries are
-   merged into one integer column (exact).
-3. **Certificate.** ``objective_usd`` is the value of the returned plan, recomputed battery by
-   battery; ``gap = (bound - objective) / |bound|``. When every battery left out of the model
-   has all other routes at a reduced cost above ``bound - objective`` (or nothing is left
-   out), no better plan can exist outside the model and the HiGHS bound applies too
-   (``extra["proven"]``).
-4. **Pack consistency.** Small fleets: installation windows are decision variables of the MILP.
-   Large fleets: if the unconstrained plan fits in ``K[a]`` windows per application it stands;
-   otherwise windows are chosen by a greedy cover weighted by the dual reduced gains and the
-   per-battery problem is re-solved inside them (the bound stays the unconstrained one, so the
-   gap is conservative).
+1. **Dual prices and the bound.** Only the demand rows couple the batteries. For prices
+   ``lam >= 0`` ($/kWh) the Lagrangian ``g(lam) = sum_a lam[a] D[a] + sum_i max_r (v[i,r] -
+   lam[r] e[i])`` is a true upper bound of the per-battery problem; its minimum is the
+   per-battery LP bound. Up to ``lp_batteries`` the LP relaxation of the Pyomo model is solved
+   over every battery and its duals are the prices; beyond, ``g`` is minimised by L-BFGS on an
+   entropy-smoothed dual (scipy), warm-started on samples. The bound is the exact ``g``.
+2. **Incumbent and column fixing.** At the prices each battery's best route is an argmax; a
+   repair (or the rounded LP vertex) makes it feasible. A plan better than the incumbent
+   uses no column whose reduced cost exceeds ``bound - incumbent``: those leave the model.
+3. **Reduced MILP.** Small fleets go into the Pyomo model of :mod:`slopt.models.assignment`
+   whole. Beyond, the batteries closest to switching (per application, on both sides of its
+   price) stay free, the others keep their incumbent route, and the residual demands go to the
+   model; then a neighbourhood search solves small exact MILPs on changing near-tie sets.
+   Identical batteries share one integer column (exact). HiGHS runs through
+   :func:`slopt.solve.solve`.
+4. **Certificate.** ``objective_usd`` is the value of the returned plan, recomputed battery by
+   battery; ``gap = (bound - objective) / |bound|``. When the model held every battery, or every
+   battery left out has all other routes at a reduced cost above ``bound - objective``, no
+   better plan exists outside the model and the HiGHS bound applies too (``extra["proven"]``).
+5. **Pack consistency.** Small fleets: installation windows are binaries of the MILP (exact
+   candidate windows, so its bound holds for the rule). Larger fleets: if the unconstrained
+   plan fits in ``K[a]`` windows per application it stands; otherwise the whole MILP with
+   grid windows (up to ``windows_model_max``), or two window choices (a window-selection model
+   on aggregated cells, a greedy cover of dual gains) with the per-battery problem re-solved
+   inside each. The bound then stays the unconstrained one (true, conservative).
 
 The static baseline of seed 003 §5a (SOH >= 0.7 to grid storage, the rest to backup) gets the
 same demands: a full rule passes its overflow to the next rule, then to recycling
@@ -51,8 +55,9 @@ import pandas as pd
 
 from slopt.errors import InstanceError
 
-__all__ = ["AssignmentOptions", "AssignmentResult", "ArrayPlan", "PackRule", "assign", "assign_arrays", "static_baseline", "route_values",
-           "allocation_metrics", "plan_value", "check_plan", "lagrangian_bound", "REMANUFACTURE", "RECYCLE"]
+__all__ = ["AssignmentOptions", "AssignmentResult", "ArrayPlan", "PackRule", "assign", "assign_arrays",
+           "static_baseline", "route_values", "allocation_metrics", "plan_value", "check_plan", "lagrangian_bound",
+           "grid_windows", "exact_windows", "REMANUFACTURE", "RECYCLE"]
 
 REMANUFACTURE, RECYCLE = "remanufacture", "recycle"
 _TOL = 1e-9
@@ -483,67 +488,45 @@ def _repair(inst: _Instance, r1: np.ndarray, d: np.ndarray, margin: np.ndarray) 
     return _fill(inst, route, d)
 
 
-def _lp_polish(inst: _Instance, lam: np.ndarray, bound: float, opts) -> tuple:
-    """Exact prices and a rounded LP plan from the LP on the near-tie batteries (Pyomo + HiGHS).
+def _lp_polish(inst: _Instance, opts) -> tuple:
+    """Exact prices, the LP bound and a rounded LP plan from the LP over every battery.
 
-    The LP of the per-battery problem is solved on the batteries closest to switching at
-    ``lam`` (:func:`_free_set`), the others fixed at their argmax; its demand-row duals are
-    prices, kept if they lower the bound ``g``. Fixed batteries that prefer another route at
-    the new prices join the LP and it is solved again (column generation; when none is left,
-    the LP is exact). A vertex has at most one fractional battery per demand row: those go to
-    their best unlimited route, then :func:`_fill` uses the room left.
+    The LP relaxation of the model (Pyomo + HiGHS) is solved on all batteries (identical ones
+    merged); its demand-row duals are the prices, so ``g(prices)`` is the LP bound. A vertex
+    has at most one fractional battery per demand row: those go to their best unlimited route,
+    then :func:`_fill` uses the room left.
 
     Returns
     -------
     lam, bound, route : prices, bound ``g(lam)`` and a feasible plan.
     """
-    import pyomo.environ as pyo
-    from slopt.models.assignment import AssignmentData, build_assignment_model
+    from slopt.models.assignment import AssignmentData, build_assignment_model, demand_prices
     from slopt.solve import SolveOptions, solve
 
     n = inst.value.shape[0]
-    r1, d, margin = _reduced_costs(inst, lam)
-    free = np.arange(n) if n <= opts.lp_batteries else _free_set(inst, r1, d, margin, opts.lp_batteries)
-    base = r1
-    lim = np.flatnonzero(np.isfinite(inst.demand))
-    for _ in range(3):
-        fixed = np.ones(n, bool)
-        fixed[free] = False
-        use = np.bincount(base[fixed], weights=inst.energy[fixed], minlength=inst.value.shape[1])
-        first, inv = _groups(inst, free, with_pack=False)
-        rep = free[first]
-        data = AssignmentData(count=np.bincount(inv, minlength=first.size), value_usd=inst.value[rep],
-                              feasible=inst.feas[rep], energy_kwh=inst.energy[rep],
-                              demand_kwh=np.where(np.isfinite(inst.demand), np.maximum(inst.demand - use, 0), np.inf),
-                              relax=True)
-        m = build_assignment_model(data)
-        m.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
-        res = solve(m, SolveOptions(mip_rel_gap=0.0))
-        if not res.has_solution:
-            return lam, bound, _repair(inst, r1, d, margin)
-        lam_lp = np.zeros_like(lam)
-        lam_lp[lim] = [max(0.0, float(m.dual.get(m.demand[a], 0.0))) if a in m.demand else 0.0 for a in lim]
-        g = lagrangian_bound(inst.value, inst.feas, inst.energy, inst.demand, lam_lp)
-        if g < bound:
-            lam, bound = lam_lp, g
-        r_new = _reduced_costs(inst, lam_lp)[0]
-        wrong = np.flatnonzero(fixed & (r_new != base))
-        if wrong.size == 0 or wrong.size > 4 * opts.lp_batteries:
-            break
-        free = np.union1d(free, wrong)
+    everyone = np.arange(n)
+    first, inv = _groups(inst, everyone, with_pack=False)
+    rep = everyone[first]
+    count = np.bincount(inv, minlength=first.size)
+    data = AssignmentData(count=count, value_usd=inst.value[rep], feasible=inst.feas[rep],
+                          energy_kwh=inst.energy[rep], demand_kwh=inst.demand, relax=True)
+    m = build_assignment_model(data)
+    res = solve(m, SolveOptions(mip_rel_gap=0.0))
+    if not res.has_solution:                      # cannot happen for a valid instance; be safe
+        lam = np.zeros(inst.value.shape[1])
+        r1, d, margin = _reduced_costs(inst, lam)
+        return lam, lagrangian_bound(inst.value, inst.feas, inst.energy, inst.demand, lam), _repair(inst, r1, d, margin)
+    lam = demand_prices(m)
+    bound = lagrangian_bound(inst.value, inst.feas, inst.energy, inst.demand, lam)
     y = np.zeros(data.value_usd.shape)
     y[m._g, m._r] = [v.value or 0.0 for v in m._ylist]
-    flo = np.floor(y + 1e-7).astype(np.int64)
-    seq = np.repeat(np.tile(np.arange(y.shape[1]), first.size), flo.ravel())
-    counts = flo.sum(axis=1)
+    flo = np.floor(y + 1e-7).astype(np.int64)                 # whole batteries of every group and route
     order = np.argsort(inv, kind="stable")
-    starts = np.r_[0, np.cumsum(np.bincount(inv, minlength=first.size))][:-1]
-    rank = np.arange(order.size) - np.repeat(starts, np.bincount(inv, minlength=first.size))
-    route = base.copy()
-    members = free[order]
-    placed = rank < counts[inv[order]]
-    route[members[placed]] = seq
-    route[members[~placed]] = _best_unlimited(inst, members[~placed])
+    rank = np.arange(n) - np.repeat(np.r_[0, np.cumsum(count)][:-1], count)
+    placed = rank < flo.sum(axis=1)[inv[order]]
+    route = np.empty(n, np.int64)
+    route[order[placed]] = np.repeat(np.tile(np.arange(y.shape[1]), first.size), flo.ravel())
+    route[order[~placed]] = _best_unlimited(inst, order[~placed])
     return lam, bound, _fill(inst, route, _reduced_costs(inst, lam)[1])
 
 
@@ -597,9 +580,7 @@ def _solve_per_battery(inst: _Instance, opts: AssignmentOptions, windows: dict |
     """
     n = inst.value.shape[0]
     if n <= opts.lp_batteries:            # the LP on every battery gives the exact prices and bound
-        lam = np.zeros(inst.value.shape[1])
-        lam, bound, inc = _lp_polish(inst, lam, lagrangian_bound(inst.value, inst.feas, inst.energy, inst.demand, lam),
-                                     opts)
+        lam, bound, inc = _lp_polish(inst, opts)
         r1, d, margin = _reduced_costs(inst, lam)
     else:
         lam, bound = _dual_prices(inst.value, inst.feas, inst.energy, inst.demand, seed=opts.seed)

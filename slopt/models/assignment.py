@@ -36,7 +36,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 
 __all__ = ["AssignmentData", "InstallationWindows", "build_assignment_model", "add_route_columns",
            "add_one_route_each", "add_demands", "add_installations", "add_value_objective", "column_counts",
-           "open_windows", "WindowSelectionData", "build_window_selection_model"]
+           "open_windows", "demand_prices", "WindowSelectionData", "build_window_selection_model"]
 
 
 @dataclass
@@ -189,7 +189,11 @@ def add_value_objective(m, d: AssignmentData) -> None:
 
 
 def build_assignment_model(d: AssignmentData, extra_constraints=None) -> pyo.ConcreteModel:
-    """Compose the assignment MILP (Eq. A0-A6); ``extra_constraints(model, data)`` is applied last."""
+    """Compose the assignment MILP (Eq. A0-A6); ``extra_constraints(model, data)`` is applied last.
+
+    With ``d.relax`` (the LP relaxation) the model also imports row duals (``m.dual``), read
+    with :func:`demand_prices`.
+    """
     m = pyo.ConcreteModel(name="assignment")
     m._data = d
     add_route_columns(m, d)
@@ -197,9 +201,20 @@ def build_assignment_model(d: AssignmentData, extra_constraints=None) -> pyo.Con
     add_demands(m, d)
     add_installations(m, d)
     add_value_objective(m, d)
+    if d.relax:
+        m.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
     if extra_constraints is not None:
         extra_constraints(m, d)
     return m
+
+
+def demand_prices(m) -> np.ndarray:
+    """Duals of the demand rows A3 of a solved LP relaxation ($/kWh, >= 0; 0 for unlimited routes)."""
+    out = np.zeros(m._data.demand_kwh.size)
+    if hasattr(m, "dual"):
+        for r in m.demand:
+            out[r] = max(0.0, float(m.dual.get(m.demand[r], 0.0)))
+    return out
 
 
 def column_counts(m) -> np.ndarray:
