@@ -19,8 +19,12 @@ from rich.table import Table
 from slopt.cli import _console, _row, app
 from slopt.errors import InstanceError, SolverError
 
-ASSIGN_KEYS = {"fleet", "generate", "seed", "demand_scale", "unlimited", "soh_spread", "r_spread",
-               "repurpose_usd_per_kwh", "remanufacture_usd_per_kwh", "recycle_usd_per_kwh", "years", "name"}
+ASSIGN_KEYS = {"fleet", "generate", "seed", "demand_scale", "unlimited", "soh_spread", "r_spread", "max_installations",
+               "installation_kwh", "pack", "repurpose_usd_per_kwh", "remanufacture_usd_per_kwh", "recycle_usd_per_kwh",
+               "years", "min_service_years", "service_years", "milp_time_s", "name"}
+_NONNEG = ("demand_scale", "repurpose_usd_per_kwh", "remanufacture_usd_per_kwh", "recycle_usd_per_kwh", "years",
+           "min_service_years", "service_years")
+_POSITIVE = ("soh_spread", "r_spread", "installation_kwh", "milp_time_s")
 
 
 def _read_assign_toml(path: Path) -> dict:
@@ -41,18 +45,34 @@ def _read_assign_toml(path: Path) -> dict:
     if ("fleet" in spec) == ("generate" in spec):
         raise InstanceError.at(path, "fleet/generate", "both" if "fleet" in spec else "(missing)",
                                "give exactly one of fleet (a CSV) and generate (a number of modules)")
-    for k in ("demand_scale", "soh_spread", "r_spread", "repurpose_usd_per_kwh", "remanufacture_usd_per_kwh",
-              "recycle_usd_per_kwh", "years"):
+    for k in _NONNEG + _POSITIVE:
         if k in spec:
             v = spec[k]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
-                raise InstanceError.at(path, k, v, "must be a finite number >= 0")
-    if "generate" in spec and (isinstance(spec["generate"], bool) or not isinstance(spec["generate"], int)
-                               or spec["generate"] < 1):
-        raise InstanceError.at(path, "generate", spec["generate"], "must be an integer >= 1")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0 or (k in _POSITIVE and v == 0):
+                raise InstanceError.at(path, k, v, "must be a finite number " + ("> 0" if k in _POSITIVE else ">= 0"))
+    for k in ("generate", "max_installations", "seed"):
+        if k in spec and (isinstance(spec[k], bool) or not isinstance(spec[k], int) or spec[k] < (1 if k == "generate" else 0)):
+            raise InstanceError.at(path, k, spec[k], "must be an integer >= " + ("1" if k == "generate" else "0"))
+    for k in ("pack", "unlimited"):
+        if k in spec and not isinstance(spec[k], bool):
+            raise InstanceError.at(path, k, spec[k], "must be true or false")
     if "fleet" in spec:
         spec["fleet"] = str((path.parent / str(spec["fleet"])).resolve())
     return spec
+
+
+def _assign_options(spec: dict, pack: bool):
+    """AssignmentOptions from the TOML fields (economics, pack rule, horizon)."""
+    from slopt.fleet.assign import AssignmentOptions, PackRule
+
+    kw = {k: float(spec[k]) for k in ("repurpose_usd_per_kwh", "remanufacture_usd_per_kwh", "recycle_usd_per_kwh",
+                                       "years", "min_service_years", "milp_time_s") if k in spec}
+    rule = None
+    if pack and spec.get("pack", True):
+        rule = PackRule(soh_spread=float(spec.get("soh_spread", 0.05)), r_spread_pu=float(spec.get("r_spread", 0.15)),
+                        max_installations=spec.get("max_installations"),
+                        installation_kwh=float(spec.get("installation_kwh", 50.0)))
+    return AssignmentOptions(pack=rule, **kw)
 
 
 @app.command()
@@ -63,11 +83,12 @@ def assign(
     demand_scale: Optional[float] = typer.Option(None, "--demand-scale",
                                                  help="Scale the default application demands [default: fleet size / 120]."),
     unlimited: bool = typer.Option(False, "--unlimited", help="No market limits: every battery may take its best route."),
+    pack: bool = typer.Option(True, "--pack/--no-pack", help="Pack consistency of installations (docs/assignment.md)."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the allocation PNG."),
 ) -> None:
-    """Assign every battery to an application, remanufacture or recycling (twin + MILP)."""
+    """Assign every battery to an application, remanufacture or recycling (twin + per-battery MILP)."""
     from slopt.fleet import APPLICATIONS, generate_fleet, load_fleet, scale_demands
-    from slopt.fleet.assign import AssignmentOptions, allocation_metrics, assign as run_assign, static_baseline
+    from slopt.fleet.assign import allocation_metrics, assign as run_assign, static_baseline
 
     if instance.suffix.lower() == ".csv":
         spec = {"fleet": str(instance), "name": instance.stem}
@@ -81,50 +102,79 @@ def assign(
     name = spec.get("name", instance.stem)
     n = len(fleet.table)
     if unlimited or spec.get("unlimited", False):
-        apps = {k: a.__class__(**{**a.__dict__, "demand_kwh": np.inf}) for k, a in APPLICATIONS.items()}
+        apps = {k: a.with_(demand_kwh=np.inf) for k, a in APPLICATIONS.items()}
     else:
         apps = scale_demands(APPLICATIONS, demand_scale if demand_scale is not None else spec.get("demand_scale", n / 120))
-    kw = {k: float(spec[k]) for k in ("soh_spread", "r_spread", "repurpose_usd_per_kwh", "remanufacture_usd_per_kwh",
-                                       "recycle_usd_per_kwh", "years") if k in spec}
-    opts = AssignmentOptions(**kw)
+    opts = _assign_options(spec, pack)
+    service = float(spec.get("service_years", 5.0))
     console = _console()
-    with console.status(f"twin and MILP for {n:,} batteries ..."):
-        res = run_assign(fleet, apps, options=opts)
-        base = static_baseline(fleet, apps, options=opts)
-    if res.objective_usd is None:
-        raise SolverError(f"{instance}: assignment MILP returned {res.status}: {res.message}")
+    with console.status(f"twin and per-battery MILP for {n:,} batteries ..."):
+        from slopt.battery.twin import simulate_twin
+
+        import time
+
+        t0 = time.perf_counter()
+        twin = simulate_twin(fleet, list(apps.values()), years=opts.years)
+        twin_s = time.perf_counter() - t0
+        res = run_assign(fleet, apps, twin=twin, options=opts)
+        res.extra["cli_twin_s"] = twin_s
+        base = static_baseline(fleet, apps, twin=twin, options=opts)
+    _print_assignment(console, name, n, res, base, service)
+    _write_assignment(out if out is not None else Path("out") / name, name, n, fleet, res, base, service, plots)
+    console.print(escape(f"wrote assignment.csv, routes.csv, installations.csv, static.csv, result.json"
+                         f"{', allocation.png' if plots else ''} to {out if out is not None else Path('out') / name}"))
+
+
+def _print_assignment(console, name: str, n: int, res, base, service: float) -> None:
+    from slopt.fleet.assign import allocation_metrics
+
     t = Table(title=f"assignment: {escape(name)} ({n:,} batteries)", header_style="bold")
-    for col in ("route", "batteries", "kWh", "value $", "mean years", "mean RTE"):
+    for col in ("route", "batteries", "kWh", "demand kWh", "value $", "mean years", "mean RTE"):
         t.add_column(col, justify="left" if col == "route" else "right")
     for _, r in res.routes.iterrows():
-        t.add_row(str(r["route"]), f"{int(r['count']):,}", f"{r['energy_kwh']:,.1f}", f"{r['value_usd']:,.0f}",
+        t.add_row(str(r["route"]), f"{int(r['count']):,}", f"{r['energy_kwh']:,.1f}",
+                  "" if not np.isfinite(r["demand_kwh"]) else f"{r['demand_kwh']:,.1f}", f"{r['value_usd']:,.0f}",
                   "" if np.isnan(r["mean_years"]) else f"{r['mean_years']:.2f}",
                   "" if np.isnan(r["mean_rte"]) else f"{r['mean_rte']:.3f}")
     console.print(t)
-    ma, mb = res.metrics(), allocation_metrics(base)
-    mt = Table(title="adaptive (twin + MILP) vs static SOH threshold (seed 003 §5a)", header_style="bold")
+    ma, mb = res.metrics(service_years=service), allocation_metrics(base, service_years=service)
+    mt = Table(title=f"adaptive (twin + MILP) vs static SOH threshold (seed 003 §5a), same demands; "
+                     f"correct = fit for {service:g} years", header_style="bold")
     for col in ("metric", "adaptive", "static"):
         mt.add_column(col, justify="right" if col != "metric" else "left")
     for key, fmt in (("correct_pct", "{:.1f} %"), ("misallocated_pct", "{:.1f} %"), ("mean_years", "{:.2f}"),
-                     ("mean_rte", "{:.3f}"), ("utilisation_pct", "{:.1f} %"), ("value_usd", "$ {:,.0f}")):
+                     ("mean_rte", "{:.3f}"), ("utilisation_pct", "{:.1f} %"), ("energy_in_apps_kwh", "{:,.1f}"),
+                     ("value_usd", "$ {:,.0f}")):
         mt.add_row(key, fmt.format(ma[key]), fmt.format(mb[key]))
     console.print(mt)
     s = Table(show_header=False)
     s.add_column("item", style="bold")
     s.add_column("value")
-    _row(s, "MILP", f"{res.status}, gap {100 * (res.gap or 0):.4f} %, {res.n_bins} bins")
-    _row(s, "time", f"twin {res.twin_s:.2f} s, build {res.build_s:.2f} s, solve {res.solve_s:.2f} s")
+    _row(s, "plan", f"{res.status}: value $ {res.objective_usd:,.0f}, bound $ {res.bound_usd:,.0f}, "
+                    f"gap {100 * res.gap:.4f} %")
+    _row(s, "method", f"{res.extra['method']}; {res.extra['n_free']:,} of {n:,} batteries in the MILP")
+    if res.installations is not None and len(res.installations):
+        ins = res.installations
+        _row(s, "installations", f"{len(ins)} (max SOH spread {ins['soh_spread'].max():.3f}, "
+                                 f"max R0 spread {100 * ins['r_spread_pu'].max():.1f} %)")
+    _row(s, "time", f"twin {res.extra.get('cli_twin_s', res.twin_s):.2f} s, assignment {res.extra['assign_s']:.2f} s")
     console.print(s)
 
+
+def _write_assignment(out_dir: Path, name: str, n: int, fleet, res, base, service: float, plots: bool) -> None:
+    from slopt.fleet.assign import allocation_metrics
     from slopt.report import atomic_write_bytes, atomic_write_text
 
-    out_dir = out if out is not None else Path("out") / name
     atomic_write_text(out_dir / "assignment.csv", res.batteries.to_csv(index=False))
     atomic_write_text(out_dir / "routes.csv", res.routes.to_csv(index=False))
+    atomic_write_text(out_dir / "installations.csv", res.installations.to_csv(index=False))
     atomic_write_text(out_dir / "static.csv", base.to_csv(index=False))
     payload = {"name": name, "batteries": n, "status": str(res.status), "objective_usd": res.objective_usd,
-               "bound_usd": res.bound_usd, "gap": res.gap, "bins": res.n_bins, "twin_s": res.twin_s,
-               "build_s": res.build_s, "solve_s": res.solve_s, "adaptive": ma, "static": mb}
+               "bound_usd": res.bound_usd, "gap": res.gap, "lp_bound_usd": res.extra["lp_bound_usd"],
+               "method": res.extra["method"], "fixing_proven": res.extra["proven"], "batteries_in_milp": res.extra["n_free"],
+               "prices_usd_per_kwh": res.extra["prices_usd_per_kwh"], "twin_s": res.extra.get("cli_twin_s", res.twin_s),
+               "assign_s": res.extra["assign_s"], "service_years": service,
+               "adaptive": res.metrics(service_years=service), "static": allocation_metrics(base, service_years=service)}
     atomic_write_text(out_dir / "result.json", json.dumps(payload, indent=2, default=float))
     if plots:
         import io
@@ -148,7 +198,6 @@ def assign(
         fig.savefig(buf, format="png", dpi=110)
         plt.close(fig)
         atomic_write_bytes(out_dir / "allocation.png", buf.getvalue())
-    console.print(escape(f"wrote assignment.csv, routes.csv, static.csv, result.json{', allocation.png' if plots else ''} to {out_dir}"))
 
 
 @app.command()

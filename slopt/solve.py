@@ -157,8 +157,19 @@ def _quiet_highs_class():
     return QuietHighs
 
 
+def _wants_duals(model) -> bool:
+    """True if the model declares an importing ``dual`` Suffix (``Suffix(direction=IMPORT)``)."""
+    from pyomo.environ import Suffix
+
+    sfx = getattr(model, "dual", None)
+    return isinstance(sfx, Suffix) and sfx.import_enabled()
+
+
 def solve(model, options: SolveOptions | None = None) -> SolveResult:
     """Solve a Pyomo model with HiGHS and load the incumbent, if any, into it.
+
+    An LP whose model declares ``model.dual = Suffix(direction=Suffix.IMPORT)`` also gets its
+    row duals there.
 
     Parameters
     ----------
@@ -209,6 +220,11 @@ def solve(model, options: SolveOptions | None = None) -> SolveResult:
         status = Status.ERROR
     if has_inc:
         res.solution_loader.load_vars()
+        if _wants_duals(model):
+            try:  # an LP: row duals into the model's IMPORT ``dual`` suffix (none for a MILP)
+                res.solution_loader.load_import_suffixes()
+            except Exception:  # noqa: BLE001 - duals unavailable: the suffix stays empty
+                pass
     gap = _rel_gap(inc, bound) if has_inc else None
     if status == Status.OPTIMAL and gap is not None and gap > max(opts.mip_rel_gap, 1e-6) * 1.0001:
         status = Status.FEASIBLE  # never claim optimality outside the requested gap

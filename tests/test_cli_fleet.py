@@ -6,6 +6,7 @@ from pathlib import Path
 from tests.conftest import run_cli
 
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HIST = ROOT / "tests" / "data" / "bms" / "two_batteries.csv"
@@ -26,9 +27,33 @@ def test_assign_generated_fleet_writes_results(tmp_path):
     a = pd.read_csv(out / "assignment.csv")
     assert len(a) == 120 and a["route"].notna().all() and a["feasible"].all()
     res = json.loads((out / "result.json").read_text())
-    assert res["adaptive"]["misallocated_pct"] == 0.0
-    assert res["static"]["misallocated_pct"] > 0.0
+    assert res["adaptive"]["value_usd"] > res["static"]["value_usd"]
+    assert 0.0 <= res["adaptive"]["misallocated_pct"] <= 100.0 and 0.0 <= res["static"]["misallocated_pct"] <= 100.0
+    assert res["objective_usd"] == pytest.approx(a["value_usd"].sum()) and res["bound_usd"] >= res["objective_usd"]
     assert (out / "allocation.png").stat().st_size > 0
+
+
+def test_assign_static_gets_the_same_demands_and_installations_are_written(tmp_path):
+    inst = tmp_path / "fleet.toml"
+    inst.write_text('name = "f240"\ngenerate = 240\nseed = 1\nmax_installations = 2\nsoh_spread = 0.06\n')
+    out = tmp_path / "res"
+    r = run("assign", inst, "--out", out, "--no-plots", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    routes = pd.read_csv(out / "routes.csv").set_index("route")
+    for name in ("static.csv", "assignment.csv"):
+        used = pd.read_csv(out / name).groupby("route")["usable_kwh"].sum()
+        for app, row in routes.iterrows():
+            if pd.notna(row["demand_kwh"]) and row["demand_kwh"] != float("inf"):
+                assert used.get(app, 0.0) <= row["demand_kwh"] + 1e-6
+    ins = pd.read_csv(out / "installations.csv")
+    assert (ins.groupby("application").size() <= 2).all() and (ins["soh_spread"] <= 0.06 + 1e-9).all()
+
+
+def test_assign_toml_bad_pack_value_exit_2(tmp_path):
+    inst = tmp_path / "fleet.toml"
+    inst.write_text('generate = 10\nmax_installations = -1\n')
+    r = run("assign", inst, cwd=tmp_path)
+    assert r.returncode == 2 and "max_installations" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_assign_bad_fleet_row_is_one_line_exit_2(tmp_path):

@@ -1,130 +1,309 @@
-"""Fleet-scale assignment of retired batteries to routes as a Pyomo MILP (DESIGN section 10).
+"""Battery-to-route assignment as a Pyomo MILP (DESIGN section 10, ``docs/assignment.md``).
 
-Batteries that fall in the same grade bin (chemistry x SOH bin x resistance bin) are
-interchangeable for the model, so the decision is an integer **count** per bin and route
-rather than a binary per battery: 100,000 batteries become a few hundred integer variables.
-The bins are disaggregated to batteries afterwards (:mod:`slopt.fleet.assign`).
+The model is the **per-battery** problem: every battery has its own usable energy and its own
+value on every route. Columns are *groups of identical batteries* (same value on every route,
+same energy, same feasibility, same installation windows), so the integer count ``y[g,r]`` of a
+group is exact, not an approximation; a group usually holds a single battery and ``y`` is then
+binary. :mod:`slopt.fleet.assign` builds the data (and, at fleet scale, a reduced model in which
+batteries decided by their dual reduced cost are fixed and only the residual demands remain).
 
-Symbols: bins ``b``, routes ``r`` (applications, then remanufacture and recycle), windows ``w``
-(a box of SOH and resistance bins no wider than the pack-consistency spread).
+Symbols: groups ``g``, routes ``r`` (applications ``a``, then remanufacture and recycle),
+installation windows ``w`` of an application.
 
 ====================  ===========================================================  =========
-``y[b,r]``            batteries of bin b sent to route r                            integer
-``z[a,w]``            application a runs a project drawn from window w              binary
-``n[b]``              batteries in bin b
-``nf[b,r]``           batteries of bin b for which route r is feasible (twin)
-``v[b,r]``            mean second-life value of one battery of bin b on route r     $
-``e[b]``              usable energy counted per battery of bin b (its largest)     kWh
-``D[a]``              energy the application can absorb                             kWh
+``y[g,r]``            batteries of group g sent to route r                          integer
+``z[a,w]``            application a opens an installation on window w               binary
+``n[g]``              batteries in group g
+``v[g,r]``            value of one battery of group g on route r                    USD
+``e[g]``              usable energy of one battery of group g                      kWh
+``D[a]``              energy application a can absorb (residual after fixed ones)   kWh
+``K[a]``              installations application a may still open
 ====================  ===========================================================  =========
+
+Each builder adds one constraint family and states its equation (numbers of
+``docs/assignment.md``). Building is by lists and ``LinearExpression`` (no Python ``sum`` of
+Pyomo terms), so a model of some 10^4 columns builds in well under a second; the fleet-scale
+caller keeps the model that small.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression
 
-__all__ = ["AssignmentData", "build_assignment_model", "add_route_counts", "add_one_route_each",
-           "add_demands", "add_pack_consistency", "add_value_objective"]
+__all__ = ["AssignmentData", "InstallationWindows", "build_assignment_model", "add_route_columns",
+           "add_one_route_each", "add_demands", "add_installations", "add_value_objective", "column_counts",
+           "open_windows", "demand_prices", "WindowSelectionData", "build_window_selection_model"]
+
+
+@dataclass
+class InstallationWindows:
+    """Candidate installation windows of one application (pack consistency, Eq. A4-A6).
+
+    Attributes
+    ----------
+    members : list of int arrays
+        ``members[w]`` = the groups whose batteries lie inside window ``w`` (one chemistry, an
+        SOH and a resistance range no wider than the application's spreads).
+    max_open : int
+        Installations the application may (still) open, ``K[a]``.
+    must_cover : list of int arrays
+        Window sets of which at least one window must be open (batteries fixed outside the
+        model to this application must sit in an open window).
+    """
+
+    members: list
+    max_open: int
+    must_cover: list = field(default_factory=list)
 
 
 @dataclass
 class AssignmentData:
-    """Arrays of the aggregated assignment model (no Pyomo objects).
+    """Arrays of the assignment model (no Pyomo objects).
 
     Attributes
     ----------
-    count : (B,) int          batteries per bin
-    n_feasible : (B, R) int   batteries per bin for which each route is feasible
-    value_usd : (B, R)        mean value of one battery of the bin on the route
-    energy_kwh : (B,)         usable energy counted per battery of the bin (kWh)
-    demand_kwh : (R,)         energy each route can absorb (inf: unlimited)
-    window_bins : list of (A,) lists of index arrays
-        ``window_bins[a][w]`` = bins inside window w of application a (pack consistency);
-        ``None`` for a route without consistency requirement.
-    max_projects : (R,) int   windows (projects) an application may use
+    count : (G,) int
+        Batteries per group (identical batteries; 1 for a single battery).
+    value_usd : (G, R) float
+        Value of one battery of the group on each route.
+    feasible : (G, R) bool
+        Route open to the group (twin feasibility, SOH rule of remanufacture).
+    energy_kwh : (G,) float
+        Usable energy of one battery of the group.
+    demand_kwh : (R,) float
+        Energy each route can absorb; ``inf`` = unlimited.
+    windows : list of InstallationWindows or None, length R
+        Pack consistency per route (``None``: no installation rule).
+    relax : bool
+        Continuous ``y`` and ``z`` (the LP relaxation).
     """
 
     count: np.ndarray
-    n_feasible: np.ndarray
     value_usd: np.ndarray
+    feasible: np.ndarray
     energy_kwh: np.ndarray
     demand_kwh: np.ndarray
-    window_bins: list
-    max_projects: np.ndarray
+    windows: list | None = None
+    relax: bool = False
+
+    def __post_init__(self) -> None:
+        self.count = np.asarray(self.count, dtype=np.int64)
+        self.value_usd = np.asarray(self.value_usd, dtype=float)
+        self.feasible = np.asarray(self.feasible, dtype=bool)
+        self.energy_kwh = np.asarray(self.energy_kwh, dtype=float)
+        self.demand_kwh = np.asarray(self.demand_kwh, dtype=float)
+        G, R = self.value_usd.shape
+        if self.feasible.shape != (G, R) or self.count.shape != (G,) or self.energy_kwh.shape != (G,):
+            raise ValueError("AssignmentData: count (G,), value_usd and feasible (G, R), energy_kwh (G,) must agree")
+        if self.demand_kwh.shape != (R,):
+            raise ValueError(f"AssignmentData: demand_kwh must have {R} entries")
+        if self.windows is None:
+            self.windows = [None] * R
+        if len(self.windows) != R:
+            raise ValueError(f"AssignmentData: windows must have {R} entries (None for no rule)")
+        if np.any(self.count < 0) or np.any(~self.feasible.any(axis=1) & (self.count > 0)):
+            raise ValueError("AssignmentData: every group needs a feasible route (recycling is always feasible)")
 
 
-def add_route_counts(m, d: AssignmentData) -> None:
-    """Counts ``0 <= y[b,r] <= nf[b,r]``, integer: only twin-feasible batteries take a route."""
-    B, R = d.n_feasible.shape
-    pairs = [(int(b), int(r)) for b, r in zip(*np.nonzero(d.n_feasible > 0))]
-    m.BR = pyo.Set(initialize=pairs, dimen=2, ordered=True)
-    nf = d.n_feasible
-    m.y = pyo.Var(m.BR, within=pyo.NonNegativeIntegers, bounds=lambda _, b, r: (0, int(nf[b, r])))
+def _lin(coefs, variables, constant=0.0):
+    return LinearExpression(constant=float(constant), linear_coefs=[float(c) for c in coefs],
+                            linear_vars=list(variables))
+
+
+def add_route_columns(m, d: AssignmentData) -> None:
+    """Columns (Eq. A1): ``y[g,r]`` integer in ``[0, n[g]]`` for the feasible pairs only.
+
+    A twin-infeasible pair has no variable, so no battery can take a route the twin rejects.
+    """
+    gi, ri = np.nonzero(d.feasible & (d.count[:, None] > 0))
+    m._g, m._r = gi, ri
+    cnt = d.count[gi]
+    dom = pyo.NonNegativeReals if d.relax else pyo.NonNegativeIntegers
+    m.y = pyo.Var(range(gi.size), within=dom, bounds=lambda _, k: (0, int(cnt[k])))
+    m._ylist = [m.y[k] for k in range(gi.size)]
 
 
 def add_one_route_each(m, d: AssignmentData) -> None:
-    """Every battery takes exactly one route: ``sum_r y[b,r] = n[b]``."""
-    by_bin: dict[int, list] = {}
-    for b, r in m.BR:
-        by_bin.setdefault(b, []).append(r)
-    missing = [b for b in range(d.count.size) if d.count[b] > 0 and b not in by_bin]
-    if missing:
-        raise ValueError(f"bins {missing[:5]} have no feasible route (recycle should always be feasible)")
-    m.one_route = pyo.Constraint(list(by_bin), rule=lambda m, b: sum(m.y[b, r] for r in by_bin[b]) == int(d.count[b]))
+    """Every battery takes exactly one route (Eq. A2): ``sum_r y[g,r] = n[g]``."""
+    gi, yl = m._g, m._ylist
+    starts = np.searchsorted(gi, np.arange(d.count.size))
+    ends = np.r_[starts[1:], gi.size]
+    groups = [g for g in range(d.count.size) if d.count[g] > 0]
+    m.one_route = pyo.Constraint(groups, rule=lambda m, g: _lin(
+        np.ones(ends[g] - starts[g]), yl[starts[g]:ends[g]]) == int(d.count[g]))
 
 
 def add_demands(m, d: AssignmentData) -> None:
-    """Application demand: ``sum_b e[b] y[b,r] <= D[r]`` for routes with a finite demand."""
-    by_route: dict[int, list] = {}
-    for b, r in m.BR:
-        by_route.setdefault(r, []).append(b)
-    finite = [r for r in by_route if np.isfinite(d.demand_kwh[r])]
-    m.demand = pyo.Constraint(finite, rule=lambda m, r: sum(float(d.energy_kwh[b]) * m.y[b, r] for b in by_route[r])
-                              <= float(d.demand_kwh[r]))
+    """Application demand (Eq. A3): ``sum_g e[g] y[g,a] <= D[a]`` for every finite ``D[a]``."""
+    gi, ri, yl = m._g, m._r, m._ylist
+    finite = [int(r) for r in np.flatnonzero(np.isfinite(d.demand_kwh))]
+    cols = {r: np.flatnonzero(ri == r) for r in finite}
+    m.demand = pyo.Constraint(finite, rule=lambda m, r: _lin(
+        d.energy_kwh[gi[cols[r]]], [yl[k] for k in cols[r]]) <= float(d.demand_kwh[r]))
 
 
-def add_pack_consistency(m, d: AssignmentData) -> None:
-    """Pack consistency: an application draws batteries only from the windows it opens.
+def add_installations(m, d: AssignmentData) -> None:
+    """Pack consistency (Eq. A4-A6): batteries of an application sit in its open windows.
 
-    ``y[b,a] <= nf[b,a] * sum_{w: b in w} z[a,w]`` and ``sum_w z[a,w] <= N_projects[a]``; a
-    window spans at most the allowed SOH and resistance spread, so every project's batteries
-    lie within that spread.
+    ``y[g,a] <= n[g] * sum_{w ∋ g} z[a,w]`` (A4), ``sum_w z[a,w] <= K[a]`` (A5) and, for
+    batteries fixed outside the model, ``sum_{w in S} z[a,w] >= 1`` for each required set S (A6).
+    Every installation of ``a`` draws from one open window, and a window spans at most the
+    application's SOH and resistance spreads, so every installation keeps within them.
     """
-    keys = [(a, w) for a, wins in enumerate(d.window_bins) if wins is not None for w in range(len(wins))]
-    if not keys:
+    keys = [(r, w) for r, win in enumerate(d.windows) if win is not None for w in range(len(win.members))]
+    if not keys and not any(win is not None for win in d.windows):
         return
     m.AW = pyo.Set(initialize=keys, dimen=2, ordered=True)
-    m.z = pyo.Var(m.AW, within=pyo.Binary)
-    cover: dict[tuple, list] = {}
-    for a, w in keys:
-        for b in d.window_bins[a][w]:
-            cover.setdefault((int(b), a), []).append(w)
-    rows = [(b, r) for b, r in m.BR if d.window_bins[r] is not None]
-    m.pack = pyo.Constraint(rows, rule=lambda m, b, r: m.y[b, r] <= int(d.n_feasible[b, r]) * sum(
-        m.z[r, w] for w in cover.get((b, r), [])) if cover.get((b, r)) else m.y[b, r] == 0)
-    apps = sorted({a for a, _ in keys})
-    m.projects = pyo.Constraint(apps, rule=lambda m, a: sum(m.z[a, w] for w in range(len(d.window_bins[a])))
-                                <= int(d.max_projects[a]))
+    m.z = pyo.Var(m.AW, within=pyo.UnitInterval if d.relax else pyo.Binary)
+    gi, ri, yl = m._g, m._r, m._ylist
+    link = []                                   # (column k, application r, windows containing g)
+    for r, win in enumerate(d.windows):
+        if win is None:
+            continue
+        inside: dict[int, list] = {}
+        for w, mem in enumerate(win.members):
+            for g in np.asarray(mem, dtype=np.int64).tolist():
+                inside.setdefault(g, []).append(w)
+        for k in np.flatnonzero(ri == r).tolist():
+            link.append((k, r, inside.get(int(gi[k]), [])))
+    m.pack_link = pyo.Constraint(range(len(link)), rule=lambda m, j: _lin(
+        [1.0] + [-float(d.count[gi[link[j][0]]])] * len(link[j][2]),
+        [yl[link[j][0]]] + [m.z[link[j][1], w] for w in link[j][2]]) <= 0)
+    apps = [r for r, win in enumerate(d.windows) if win is not None]
+    m.installations = pyo.Constraint(apps, rule=lambda m, r: pyo.Constraint.Skip if not d.windows[r].members else _lin(
+        np.ones(len(d.windows[r].members)), [m.z[r, w] for w in range(len(d.windows[r].members))])
+        <= int(d.windows[r].max_open))
+    cover = [(r, np.asarray(s, dtype=np.int64)) for r in apps for s in d.windows[r].must_cover]
+    m.cover = pyo.Constraint(range(len(cover)), rule=lambda m, j: _lin(
+        np.ones(cover[j][1].size), [m.z[cover[j][0], int(w)] for w in cover[j][1]]) >= 1)
 
 
 def add_value_objective(m, d: AssignmentData) -> None:
-    """Maximise second-life value ``sum_{b,r} v[b,r] y[b,r]`` (energy x years x value - costs)."""
-    m.value_usd = pyo.Expression(expr=sum(float(d.value_usd[b, r]) * m.y[b, r] for b, r in m.BR))
+    """Maximise second-life value (Eq. A0): ``sum_{g,r} v[g,r] y[g,r]``."""
+    m.value_usd = pyo.Expression(expr=_lin(d.value_usd[m._g, m._r], m._ylist))
     m.objective = pyo.Objective(expr=m.value_usd, sense=pyo.maximize)
 
 
 def build_assignment_model(d: AssignmentData, extra_constraints=None) -> pyo.ConcreteModel:
-    """Compose the assignment MILP; ``extra_constraints(model, data)`` is applied last."""
+    """Compose the assignment MILP (Eq. A0-A6); ``extra_constraints(model, data)`` is applied last.
+
+    With ``d.relax`` (the LP relaxation) the model also imports row duals (``m.dual``), read
+    with :func:`demand_prices`.
+    """
     m = pyo.ConcreteModel(name="assignment")
     m._data = d
-    add_route_counts(m, d)
+    add_route_columns(m, d)
     add_one_route_each(m, d)
     add_demands(m, d)
-    add_pack_consistency(m, d)
+    add_installations(m, d)
     add_value_objective(m, d)
+    if d.relax:
+        m.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
     if extra_constraints is not None:
         extra_constraints(m, d)
+    return m
+
+
+def demand_prices(m) -> np.ndarray:
+    """Duals of the demand rows A3 of a solved LP relaxation ($/kWh, >= 0; 0 for unlimited routes)."""
+    out = np.zeros(m._data.demand_kwh.size)
+    if hasattr(m, "dual"):
+        for r in m.demand:
+            out[r] = max(0.0, float(m.dual.get(m.demand[r], 0.0)))
+    return out
+
+
+def column_counts(m) -> np.ndarray:
+    """Solved ``y`` as a (G, R) integer array (rounded; LP values with ``relax``: use ``m.y``)."""
+    d = m._data
+    out = np.zeros(d.value_usd.shape, dtype=np.int64)
+    vals = np.array([v.value if v.value is not None else 0.0 for v in m._ylist])
+    out[m._g, m._r] = np.rint(vals).astype(np.int64)
+    return out
+
+
+def open_windows(m) -> dict:
+    """Open windows per application index: ``{r: [w, ...]}``."""
+    if not hasattr(m, "z"):
+        return {}
+    out: dict[int, list] = {}
+    for (r, w), var in m.z.items():
+        if (var.value or 0.0) > 0.5:
+            out.setdefault(r, []).append(w)
+    return out
+
+
+# --------------------------------------------------------------------------- window selection at fleet scale
+
+
+@dataclass
+class WindowSelectionData:
+    """Aggregated data of the window-selection model (cells of similar batteries; no Pyomo objects).
+
+    Used at fleet scale to choose each application's installation windows before the exact
+    per-battery solve inside them. Cells ``c`` (chemistry x SOH cell x resistance cell) hold
+    energy segments ``s`` per application: the cell's batteries that gain from the application,
+    split by gain into segments of decreasing value.
+
+    Attributes
+    ----------
+    seg_app, seg_cell : (S,) int
+        Application and cell of every segment.
+    seg_energy_kwh, seg_gain_usd_per_kwh : (S,) float
+        Energy of the segment and its mean gain per kWh over the batteries' best unlimited route.
+    cell_energy_kwh : (C,) float
+        Energy of every cell (a battery takes one route).
+    demand_kwh : (A,) float
+        Energy every application can absorb (inf: unlimited).
+    windows : list of (list of int arrays) or None, length A
+        Cells of every candidate window of an application (None: no pack rule).
+    max_open : (A,) int
+        Installations allowed per application (ignored where ``windows[a]`` is None).
+    """
+
+    seg_app: np.ndarray
+    seg_cell: np.ndarray
+    seg_energy_kwh: np.ndarray
+    seg_gain_usd_per_kwh: np.ndarray
+    cell_energy_kwh: np.ndarray
+    demand_kwh: np.ndarray
+    windows: list
+    max_open: np.ndarray
+
+
+def build_window_selection_model(d: WindowSelectionData) -> pyo.ConcreteModel:
+    """Choose installation windows on aggregated cells (Eq. W1-W5 of ``docs/assignment.md``).
+
+    ``max sum_s gain[s] q[s]`` (W1) with ``q[s] <= E[s] sum_{w ∋ cell(s)} z[app(s), w]`` (W2),
+    ``sum_{s in a} q[s] <= D[a]`` (W3), ``sum_{s in c} q[s] <= E[c]`` (W4) and
+    ``sum_w z[a, w] <= K[a]`` (W5). Segments of applications without a rule have no W2 row.
+    """
+    m = pyo.ConcreteModel(name="window_selection")
+    S = d.seg_app.size
+    m.q = pyo.Var(range(S), within=pyo.NonNegativeReals, bounds=lambda _, s: (0.0, float(d.seg_energy_kwh[s])))
+    keys = [(a, w) for a, wins in enumerate(d.windows) if wins is not None for w in range(len(wins))]
+    m.z = pyo.Var(keys, within=pyo.Binary)
+    cover: dict[tuple, list] = {}
+    for a, w in keys:
+        for c in np.asarray(d.windows[a][w]).tolist():
+            cover.setdefault((a, int(c)), []).append(w)
+    ruled = [s for s in range(S) if d.windows[int(d.seg_app[s])] is not None]
+    m.open_link = pyo.Constraint(ruled, rule=lambda m, s: _lin(
+        [1.0] + [-float(d.seg_energy_kwh[s])] * len(cover.get((int(d.seg_app[s]), int(d.seg_cell[s])), [])),
+        [m.q[s]] + [m.z[int(d.seg_app[s]), w] for w in cover.get((int(d.seg_app[s]), int(d.seg_cell[s])), [])]) <= 0)
+    apps = [a for a in range(d.demand_kwh.size) if np.isfinite(d.demand_kwh[a])]
+    by_app = {a: np.flatnonzero(d.seg_app == a) for a in range(d.demand_kwh.size)}
+    m.demand = pyo.Constraint(apps, rule=lambda m, a: _lin(np.ones(by_app[a].size), [m.q[s] for s in by_app[a]])
+                              <= float(d.demand_kwh[a]))
+    by_cell = {c: np.flatnonzero(d.seg_cell == c) for c in np.unique(d.seg_cell).tolist()}
+    m.cell = pyo.Constraint(list(by_cell), rule=lambda m, c: _lin(np.ones(by_cell[c].size), [m.q[s] for s in by_cell[c]])
+                            <= float(d.cell_energy_kwh[c]))
+    limited = [a for a, wins in enumerate(d.windows) if wins]
+    m.installations = pyo.Constraint(limited, rule=lambda m, a: _lin(
+        np.ones(len(d.windows[a])), [m.z[a, w] for w in range(len(d.windows[a]))]) <= int(d.max_open[a]))
+    m.objective = pyo.Objective(expr=_lin(d.seg_gain_usd_per_kwh, [m.q[s] for s in range(S)]), sense=pyo.maximize)
     return m
