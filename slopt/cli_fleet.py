@@ -7,7 +7,6 @@ and PNG files written atomically.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -17,49 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from slopt.cli import _console, _row, app
-from slopt.errors import InstanceError, SolverError
-
-ASSIGN_KEYS = {"fleet", "generate", "seed", "demand_scale", "unlimited", "soh_spread", "r_spread", "max_installations",
-               "installation_kwh", "pack", "repurpose_usd_per_kwh", "remanufacture_usd_per_kwh", "recycle_usd_per_kwh",
-               "years", "min_service_years", "service_years", "milp_time_s", "name"}
-_NONNEG = ("demand_scale", "repurpose_usd_per_kwh", "remanufacture_usd_per_kwh", "recycle_usd_per_kwh", "years",
-           "min_service_years", "service_years")
-_POSITIVE = ("soh_spread", "r_spread", "installation_kwh", "milp_time_s")
-
-
-def _read_assign_toml(path: Path) -> dict:
-    """Assignment instance: ``fleet = "fleet.csv"`` or ``generate = 120`` (+ ``seed``), options."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # pragma: no cover - python 3.10
-        import tomli as tomllib
-    try:
-        spec = tomllib.loads(path.read_text())
-    except OSError as e:
-        raise InstanceError.at(path, "file", str(path), f"cannot read ({e.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise InstanceError.at(path, "toml", "-", f"invalid TOML: {e}") from None
-    for k, v in spec.items():
-        if k not in ASSIGN_KEYS:
-            raise InstanceError.at(path, k, v, f"unknown field; expected one of {', '.join(sorted(ASSIGN_KEYS))}")
-    if ("fleet" in spec) == ("generate" in spec):
-        raise InstanceError.at(path, "fleet/generate", "both" if "fleet" in spec else "(missing)",
-                               "give exactly one of fleet (a CSV) and generate (a number of modules)")
-    for k in _NONNEG + _POSITIVE:
-        if k in spec:
-            v = spec[k]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0 or (k in _POSITIVE and v == 0):
-                raise InstanceError.at(path, k, v, "must be a finite number " + ("> 0" if k in _POSITIVE else ">= 0"))
-    for k in ("generate", "max_installations", "seed"):
-        if k in spec and (isinstance(spec[k], bool) or not isinstance(spec[k], int) or spec[k] < (1 if k == "generate" else 0)):
-            raise InstanceError.at(path, k, spec[k], "must be an integer >= " + ("1" if k == "generate" else "0"))
-    for k in ("pack", "unlimited"):
-        if k in spec and not isinstance(spec[k], bool):
-            raise InstanceError.at(path, k, spec[k], "must be true or false")
-    if "fleet" in spec:
-        spec["fleet"] = str((path.parent / str(spec["fleet"])).resolve())
-    return spec
-
+from slopt.errors import InstanceError
 
 def _assign_options(spec: dict, pack: bool):
     """AssignmentOptions from the TOML fields (economics, pack rule, horizon)."""
@@ -87,19 +44,24 @@ def assign(
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the allocation PNG."),
 ) -> None:
     """Assign every battery to an application, remanufacture or recycling (twin + per-battery MILP)."""
-    from slopt.fleet import APPLICATIONS, generate_fleet, load_fleet, scale_demands
-    from slopt.fleet.assign import allocation_metrics, assign as run_assign, static_baseline
+    from slopt.fleet import APPLICATIONS, scale_demands
+    from slopt.fleet.assign import assign as run_assign, static_baseline
+
+    from slopt.io.assign_toml import AssignSpec, read_assign_toml
+    from slopt.io.results import check_output_dir, safe_name
 
     if instance.suffix.lower() == ".csv":
-        spec = {"fleet": str(instance), "name": instance.stem}
+        spec_obj = AssignSpec(fleet=str(instance), name=instance.stem)
     elif instance.suffix.lower() == ".toml":
-        spec = _read_assign_toml(instance)
+        spec_obj = read_assign_toml(instance)          # strict types, ranges and limits (docs/fleet.md)
     else:
         raise InstanceError.at(None, "INSTANCE", str(instance), "expected a fleet .csv or an assignment .toml")
     if demand_scale is not None and not (np.isfinite(demand_scale) and demand_scale >= 0):
         raise InstanceError.at(None, "--demand-scale", demand_scale, "must be a finite number >= 0")
-    fleet = load_fleet(spec["fleet"]) if "fleet" in spec else generate_fleet(int(spec["generate"]), seed=int(spec.get("seed", 0)))
-    name = spec.get("name", instance.stem)
+    fleet = spec_obj.load_fleet()
+    spec = spec_obj.model_dump(exclude_unset=True)     # the fields the file sets
+    name = spec_obj.name or instance.stem
+    out_dir = check_output_dir(out if out is not None else Path("out") / safe_name(name))
     n = len(fleet.table)
     if unlimited or spec.get("unlimited", False):
         apps = {k: a.with_(demand_kwh=np.inf) for k, a in APPLICATIONS.items()}
@@ -120,9 +82,12 @@ def assign(
         res.extra["cli_twin_s"] = twin_s
         base = static_baseline(fleet, apps, twin=twin, options=opts)
     _print_assignment(console, name, n, res, base, service)
-    _write_assignment(out if out is not None else Path("out") / name, name, n, fleet, res, base, service, plots)
+    from slopt.io.results import staged_output
+
+    with staged_output(out_dir) as tmp:
+        _write_assignment(tmp, name, n, fleet, res, base, service, plots)
     console.print(escape(f"wrote assignment.csv, routes.csv, installations.csv, static.csv, result.json"
-                         f"{', allocation.png' if plots else ''} to {out if out is not None else Path('out') / name}"))
+                         f"{', allocation.png' if plots else ''} to {out_dir}"))
 
 
 def _print_assignment(console, name: str, n: int, res, base, service: float) -> None:
@@ -175,7 +140,9 @@ def _write_assignment(out_dir: Path, name: str, n: int, fleet, res, base, servic
                "prices_usd_per_kwh": res.extra["prices_usd_per_kwh"], "twin_s": res.extra.get("cli_twin_s", res.twin_s),
                "assign_s": res.extra["assign_s"], "service_years": service,
                "adaptive": res.metrics(service_years=service), "static": allocation_metrics(base, service_years=service)}
-    atomic_write_text(out_dir / "result.json", json.dumps(payload, indent=2, default=float))
+    from slopt.report import to_json
+
+    atomic_write_text(out_dir / "result.json", to_json(payload))
     if plots:
         import io
 
@@ -228,11 +195,19 @@ def passport(
     console.print(t)
     for line in plausibility_warnings(summary):
         console.print(escape(f"warning: {line}"))
+    from slopt.io.results import check_output_dir, safe_name, staged_output
     from slopt.report import atomic_write_text
 
-    out_dir = out if out is not None else Path("out") / history.stem
+    out_dir = check_output_dir(out if out is not None else Path("out") / safe_name(history.stem))
     cols = [c for c in summary.columns if c not in ("soh_history", "quality_flags")]
-    atomic_write_text(out_dir / "summary.csv", summary[cols].to_csv(index=False))
-    for _, r in summary.iterrows():
-        write_passport(passport_record(summary, str(r["battery_id"])), out_dir / f"passport_{r['battery_id']}.json")
+    with staged_output(out_dir) as tmp:
+        atomic_write_text(tmp / "summary.csv", summary[cols].to_csv(index=False))
+        used: set[str] = set()
+        for _, r in summary.iterrows():            # battery ids become one harmless, unique file name each
+            stem = base = f"passport_{safe_name(r['battery_id'], 'battery')}"
+            k = 2
+            while stem in used:
+                stem, k = f"{base}-{k}", k + 1
+            used.add(stem)
+            write_passport(passport_record(summary, str(r["battery_id"])), tmp / f"{stem}.json")
     console.print(escape(f"wrote summary.csv and {len(summary)} passport JSON file(s) to {out_dir}"))

@@ -54,6 +54,11 @@ import numpy as np
 import pandas as pd
 
 from slopt.errors import InstanceError
+from slopt.fleet.data import Fleet, validate_fleet_table
+from slopt.io.assign_toml import check_assignment_options
+
+#: Columns a fleet table needs for the assignment.
+ASSIGN_COLUMNS = ("battery_id", "chemistry", "nominal_kwh", "soh", "r_growth")
 
 __all__ = ["AssignmentOptions", "AssignmentResult", "ArrayPlan", "PackRule", "assign", "assign_arrays",
            "static_baseline", "route_values", "allocation_metrics", "plan_value", "check_plan", "lagrangian_bound",
@@ -1113,8 +1118,9 @@ def assign(fleet, applications=None, *, twin=None, options: AssignmentOptions | 
     """
     from slopt.solve import Status
 
-    o = options or AssignmentOptions()
-    table = fleet.table if hasattr(fleet, "table") else fleet
+    o = AssignmentOptions() if options is None else options
+    check_assignment_options(o)
+    table = fleet.table if isinstance(fleet, Fleet) else validate_fleet_table(fleet, required=ASSIGN_COLUMNS)
     apps = _apps_list(applications)
     names = [a.name for a in apps] + [REMANUFACTURE, RECYCLE]
     demand = _demands(apps, demands_kwh)
@@ -1227,8 +1233,9 @@ def static_baseline(fleet, applications=None, *, twin=None, options: AssignmentO
     fit and all after it overflow to the next rule (grid -> backup -> recycling; backup ->
     recycling). With unlimited demands this is the plain threshold rule.
     """
-    o = options or AssignmentOptions()
-    table = fleet.table if hasattr(fleet, "table") else fleet
+    o = AssignmentOptions() if options is None else options
+    check_assignment_options(o)
+    table = fleet.table if isinstance(fleet, Fleet) else validate_fleet_table(fleet, required=ASSIGN_COLUMNS)
     apps = _apps_list(applications)
     names = [a.name for a in apps] + [REMANUFACTURE, RECYCLE]
     for k in (grid, backup):

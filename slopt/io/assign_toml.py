@@ -79,6 +79,12 @@ class AssignSpec(BaseModel):
     remanufacture_usd_per_kwh: UsdPerKwh = 60.0
     recycle_usd_per_kwh: UsdPerKwh = 5.0
     years: Annotated[float, _range(B.MIN_LIFETIME_YEARS, B.MAX_YEARS, False, False)] = 10.0
+    pack: bool = True
+    max_installations: Optional[Annotated[int, _range(1, 10**6, False, False)]] = None
+    installation_kwh: Annotated[float, _capped(0.0, B.MAX_ENERGY_KWH, True)] = 50.0
+    min_service_years: Annotated[float, _range(0.0, B.MAX_YEARS, False, False)] = 0.0
+    service_years: Annotated[float, _range(0.0, B.MAX_YEARS, False, False)] = 5.0
+    milp_time_s: Annotated[float, _range(0.0, 1e5, True, False)] = 10.0
 
     @field_validator("name", "fleet")
     @classmethod
@@ -94,9 +100,10 @@ class AssignSpec(BaseModel):
         return self
 
     def option_kwargs(self) -> dict:
-        """Keyword arguments of :class:`~slopt.fleet.assign.AssignmentOptions` set by the file."""
-        keys = ("soh_spread", "r_spread", "repurpose_usd_per_kwh", "remanufacture_usd_per_kwh", "recycle_usd_per_kwh",
-                "years")
+        """Keyword arguments of :class:`~slopt.fleet.assign.AssignmentOptions` set by the file (the
+        pack rule's fields go to :class:`~slopt.fleet.assign.PackRule`, see the ``assign`` command)."""
+        keys = ("repurpose_usd_per_kwh", "remanufacture_usd_per_kwh", "recycle_usd_per_kwh", "years",
+                "min_service_years", "milp_time_s")
         return {k: float(getattr(self, k)) for k in keys if k in self.model_fields_set}
 
     def load_fleet(self, base: Path | None = None):
@@ -186,13 +193,18 @@ def check_assignment_options(options) -> None:
     where = "AssignmentOptions"
     for k in ("repurpose_usd_per_kwh", "remanufacture_usd_per_kwh", "recycle_usd_per_kwh"):
         B.check_range(getattr(options, k), 0.0, B.MAX_USD_PER_KWH, None, f"{where}.{k}")
-    B.check_range(options.soh_spread, 0.0, 1.0, None, f"{where}.soh_spread", lo_open=True)
-    B.check_range(options.r_spread, 0.0, 100.0, None, f"{where}.r_spread", lo_open=True)
-    B.check_range(options.soh_bin, 0.0, 1.0, None, f"{where}.soh_bin", lo_open=True)
-    B.check_range(options.r_bin, 0.0, 100.0, None, f"{where}.r_bin", lo_open=True)
     B.check_range(options.years, B.MIN_LIFETIME_YEARS, B.MAX_YEARS, None, f"{where}.years")
-    if options.consistency not in ("bins", "windows"):
-        raise InstanceError.at(None, f"{where}.consistency", options.consistency, "must be 'bins' or 'windows'")
-    mp = options.max_projects
-    if isinstance(mp, bool) or not isinstance(mp, int) or not 1 <= mp <= 1000:
-        raise InstanceError.at(None, f"{where}.max_projects", mp, "must be an integer in [1, 1000]")
+    B.check_range(options.min_service_years, 0.0, B.MAX_YEARS, None, f"{where}.min_service_years")
+    B.check_range(options.milp_time_s, 0.0, 1e5, None, f"{where}.milp_time_s", lo_open=True)
+    B.check_range(options.gap_tol, 0.0, 1.0, None, f"{where}.gap_tol")
+    rules = [("pack", options.pack)] + [(f"pack_by_app[{k!r}]", r) for k, r in dict(options.pack_by_app).items()]
+    for name, rule in rules:
+        if rule is None:
+            continue
+        B.check_range(rule.soh_spread, 0.0, 1.0, None, f"{where}.{name}.soh_spread", lo_open=True)
+        B.check_range(rule.r_spread_pu, 0.0, 100.0, None, f"{where}.{name}.r_spread_pu", lo_open=True)
+        B.check_range(rule.installation_kwh, 0.0, B.MAX_ENERGY_KWH, None, f"{where}.{name}.installation_kwh",
+                      lo_open=True)
+        mi = rule.max_installations
+        if mi is not None and (isinstance(mi, bool) or not isinstance(mi, int) or not 1 <= mi <= 10**6):
+            raise InstanceError.at(None, f"{where}.{name}.max_installations", mi, "must be an integer in [1, 1e6]")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from slopt.battery.cost import Technology
 from slopt.grid.bus_profiles import BusProfiles
 from slopt.grid.feeder import Feeder
 

@@ -75,17 +75,19 @@ def test_defaults_match_assignment_options():
 
     o = AssignmentOptions()
     spec = AssignSpec(generate=5)
-    for k in ("soh_spread", "r_spread", "repurpose_usd_per_kwh", "remanufacture_usd_per_kwh", "recycle_usd_per_kwh",
-              "years"):
+    for k in ("repurpose_usd_per_kwh", "remanufacture_usd_per_kwh", "recycle_usd_per_kwh", "years",
+              "min_service_years", "milp_time_s"):
         assert getattr(spec, k) == getattr(o, k), k
+    assert spec.soh_spread == o.pack.soh_spread and spec.r_spread == o.pack.r_spread_pu
+    assert spec.installation_kwh == o.pack.installation_kwh and spec.max_installations == o.pack.max_installations
 
 
 @pytest.mark.parametrize("change,needle", [
     ({"recycle_usd_per_kwh": 1e308}, "recycle_usd_per_kwh = 1e+308"),
     ({"years": 0.0}, "years = 0.0"),
-    ({"soh_spread": float("nan")}, "soh_spread = nan"),
-    ({"consistency": "tight"}, "consistency = 'tight'"),
-    ({"max_projects": 0}, "max_projects = 0"),
+    ({"milp_time_s": float("nan")}, "milp_time_s = nan"),
+    ({"min_service_years": -1.0}, "min_service_years = -1.0"),
+    ({"gap_tol": 2.0}, "gap_tol = 2.0"),
 ])
 def test_check_assignment_options(change, needle):
     from dataclasses import replace
