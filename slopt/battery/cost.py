@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from slopt.io.bounds import MAX_LIFETIME_YEARS, MAX_YEARS, MIN_LIFETIME_YEARS, check_range
+from slopt.bounds import MAX_LIFETIME_YEARS, MAX_YEARS, MIN_LIFETIME_YEARS, check_range
 
 __all__ = ["Technology", "NEW_DEFAULT", "RETIRED_DEFAULT", "storage_cost_usd", "cost_breakdown_usd",
            "capital_recovery_factor", "annualised_cost_usd"]
@@ -149,7 +149,7 @@ def annualised_cost_usd(tech: Technology, e_kwh, p_kw, *, rate: float = 0.06,
     Raises
     ------
     InstanceError
-        If the lifetime is outside [0.1, 100] years (:mod:`slopt.io.bounds`; a shorter life
+        If the lifetime is outside [0.1, 100] years (:mod:`slopt.bounds`; a shorter life
         would mean thousands of replacements), the horizon outside [0.1, 100] years or the
         rate outside [-0.5, 1].
     """

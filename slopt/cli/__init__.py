@@ -14,7 +14,6 @@ from typing import Optional
 
 import typer
 
-from slopt.cli.common import _console, _row  # noqa: F401  (shared with the fleet commands)
 from slopt.errors import SloptError
 
 __all__ = ["app", "main"]
@@ -54,13 +53,13 @@ def _root(version: Optional[bool] = typer.Option(None, "--version", callback=_ve
 
 def _register() -> None:
     """Explicit registration: one module per command."""
-    from slopt.cli import dispatch, economics, info, solve, validate
+    from slopt.cli import dispatch, economics, fleet, info, solve, validate
 
     app.command("validate")(validate.validate)
     app.command("solve")(solve.solve)
     app.command("dispatch")(dispatch.dispatch)
-    import slopt.cli_fleet  # noqa: F401  (assign, passport: still register with a decorator)
-
+    app.command("assign")(fleet.assign)
+    app.command("passport")(fleet.passport)
     app.command("economics")(economics.economics)
     app.command("info")(info.info)
 

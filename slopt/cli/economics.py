@@ -1,6 +1,6 @@
 """``slopt economics INSTANCE|RESULT_DIR``: who pays and who earns, per party and commercial model.
 
-Registered on :data:`slopt.cli.app` like :mod:`slopt.cli_fleet`. Same conventions as
+Registered in :mod:`slopt.cli` like the other commands. Same conventions as
 ``slopt solve``: every input (options, price set, plan) is validated before anything is
 printed or written (bad input: one line ``error: ...``, exit 2); results are rich tables
 plus CSV, JSON and PNG files written atomically at the end.

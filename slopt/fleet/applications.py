@@ -303,9 +303,9 @@ APPLICATIONS: dict[str, Application] = {
 def scale_demands(applications: Mapping[str, Application] | Iterable[Application], factor: float
                   ) -> dict[str, Application]:
     """Copies of the applications with ``demand_kwh`` multiplied by ``factor`` (in [0, 1e4],
-    :data:`slopt.io.bounds.MAX_SCALE`)."""
+    :data:`slopt.bounds.MAX_SCALE`)."""
     from slopt.checks import as_number
-    from slopt.io.bounds import MAX_SCALE
+    from slopt.bounds import MAX_SCALE
 
     factor = as_number(factor, "scale_demands", "factor", 0.0, MAX_SCALE)
     apps = applications.values() if isinstance(applications, Mapping) else applications

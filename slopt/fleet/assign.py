@@ -53,9 +53,9 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from slopt.errors import InstanceError
+from slopt import bounds as B
+from slopt.errors import ArgumentError, InstanceError
 from slopt.fleet.data import Fleet, validate_fleet_table
-from slopt.io.assign_toml import check_assignment_options
 
 #: Columns a fleet table needs for the assignment.
 ASSIGN_COLUMNS = ("battery_id", "chemistry", "nominal_kwh", "soh", "r_growth")
@@ -176,6 +176,38 @@ class AssignmentOptions:
 
     def rule(self, app_name: str) -> PackRule | None:
         return self.pack_by_app[app_name] if app_name in self.pack_by_app else self.pack
+
+
+def check_assignment_options(options) -> None:
+    """Apply the bounds of :class:`AssignSpec` to an ``AssignmentOptions`` built in a program.
+
+    Raises
+    ------
+    ArgumentError
+        If ``options`` is not an AssignmentOptions.
+    InstanceError
+        ``AssignmentOptions.field = value: reason`` for the first value out of its range.
+    """
+    if not isinstance(options, AssignmentOptions):
+        raise ArgumentError(f"options must be an AssignmentOptions, got {type(options).__name__}")
+    where = "AssignmentOptions"
+    for k in ("repurpose_usd_per_kwh", "remanufacture_usd_per_kwh", "recycle_usd_per_kwh"):
+        B.check_range(getattr(options, k), 0.0, B.MAX_USD_PER_KWH, None, f"{where}.{k}")
+    B.check_range(options.years, B.MIN_LIFETIME_YEARS, B.MAX_YEARS, None, f"{where}.years")
+    B.check_range(options.min_service_years, 0.0, B.MAX_YEARS, None, f"{where}.min_service_years")
+    B.check_range(options.milp_time_s, 0.0, 1e5, None, f"{where}.milp_time_s", lo_open=True)
+    B.check_range(options.gap_tol, 0.0, 1.0, None, f"{where}.gap_tol")
+    rules = [("pack", options.pack)] + [(f"pack_by_app[{k!r}]", r) for k, r in dict(options.pack_by_app).items()]
+    for name, rule in rules:
+        if rule is None:
+            continue
+        B.check_range(rule.soh_spread, 0.0, 1.0, None, f"{where}.{name}.soh_spread", lo_open=True)
+        B.check_range(rule.r_spread_pu, 0.0, 100.0, None, f"{where}.{name}.r_spread_pu", lo_open=True)
+        B.check_range(rule.installation_kwh, 0.0, B.MAX_ENERGY_KWH, None, f"{where}.{name}.installation_kwh",
+                      lo_open=True)
+        mi = rule.max_installations
+        if mi is not None and (isinstance(mi, bool) or not isinstance(mi, int) or not 1 <= mi <= 10**6):
+            raise InstanceError.at(None, f"{where}.{name}.max_installations", mi, "must be an integer in [1, 1e6]")
 
 
 @dataclass

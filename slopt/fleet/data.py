@@ -34,7 +34,7 @@ import pandas as pd
 
 from slopt.battery.twin import DEFAULT_CHEMISTRY
 from slopt.errors import ArgumentError, InstanceError
-from slopt.io.bounds import MAX_MODULE_KWH
+from slopt.bounds import MAX_MODULE_KWH
 from slopt.io.csvsafe import check_rows, not_a_table, read_csv_text
 from slopt.limits import check as check_limit
 
@@ -291,7 +291,7 @@ def validate_fleet_table(table, source=None, required=FLEET_COLUMNS[:-1]) -> pd.
     r_growth) passes those, and the other standard columns are checked when present.
 
     Bounds (besides the column rules of the module docstring): ``nominal_kwh`` in (0, 1e4]
-    (:data:`slopt.io.bounds.MAX_MODULE_KWH`), ``r0_mohm`` <= 1e5, ``r_growth`` <= 100,
+    (:data:`slopt.bounds.MAX_MODULE_KWH`), ``r0_mohm`` <= 1e5, ``r_growth`` <= 100,
     ``cycle_count`` <= 1e6, ``degradation_trend`` <= 1000; at most the ``batteries`` limit rows.
 
     Raises

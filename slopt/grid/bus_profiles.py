@@ -26,7 +26,7 @@ from slopt.errors import InstanceError
 from slopt.grid.elements import GridElements
 from slopt.grid.feeder import Feeder
 from slopt.grid.profiles import RESOLUTIONS_MIN
-from slopt.io.bounds import MAX_POWER_KW
+from slopt.bounds import MAX_POWER_KW
 
 __all__ = ["BusProfiles", "ProfileTable", "check_time_axis", "check_values", "from_bus_columns",
            "from_profile_table", "profile_columns"]
@@ -197,7 +197,7 @@ def check_time_axis(times, source, *, column: str = "time", resolution_min: int 
 
 def check_values(values: np.ndarray, names, source, *, first_line: int = 2, cap: float = MAX_POWER_KW) -> None:
     """Every value finite and at most ``cap`` in magnitude (default
-    :data:`slopt.io.bounds.MAX_POWER_KW`); else a one-line error naming the row and the column."""
+    :data:`slopt.bounds.MAX_POWER_KW`); else a one-line error naming the row and the column."""
     with np.errstate(invalid="ignore"):
         bad = ~(np.abs(values) <= cap)          # NaN compares False: caught too
     if bad.any():

@@ -15,11 +15,11 @@ import numpy as np
 
 from slopt.errors import ArgumentError, InstanceError
 from slopt.grid.elements import GridElements
-from slopt.io import bounds
-from slopt.io.bounds import check_range
+from slopt import bounds
+from slopt.bounds import check_range
 from slopt.limits import check
 
-__all__ = ["Feeder", "GridElements", "load_feeder", "BUNDLED_FEEDERS"]
+__all__ = ["Feeder", "GridElements", "load_feeder", "BUNDLED_FEEDERS", "FEEDER_READERS", "register_feeder_reader"]
 
 FEEDER_DIR = Path(__file__).resolve().parent.parent / "data" / "feeders"
 
@@ -267,8 +267,7 @@ class Feeder:
         >>> Feeder.from_pandapower(pn.case33bw()).n_bus     # doctest: +SKIP
         33
         """
-        from slopt.grid.pandapower_net import convert
-
+        convert = _reader("pandapower")
         if not all(hasattr(net, t) for t in ("bus", "line", "ext_grid")):
             raise ArgumentError(f"Feeder.from_pandapower: net must be a pandapower net, got {type(net).__name__}")
         return convert(net, name=name, trafo_model=trafo_model).feeder
@@ -285,9 +284,7 @@ class Feeder:
         >>> round(f.p_load_kw.sum(), 1)                       # doctest: +SKIP
         3715.0
         """
-        from slopt.io.matpower import read_matpower
-
-        return read_matpower(path)
+        return _reader(".m")(path)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -372,7 +369,7 @@ class Feeder:
 
     def scaled(self, load_factor: float) -> "Feeder":
         """A copy with the nominal loads multiplied by ``load_factor`` (a finite number in
-        [0, 1e4], :data:`slopt.io.bounds.MAX_SCALE`)."""
+        [0, 1e4], :data:`slopt.bounds.MAX_SCALE`)."""
         from slopt.checks import as_number
 
         load_factor = as_number(load_factor, "Feeder.scaled", "load_factor", 0.0, bounds.MAX_SCALE)
@@ -440,6 +437,25 @@ def load_feeder(name: str) -> Feeder:
 
 _CACHE: dict[str, Feeder] = {}
 
+#: Readers that build a Feeder from a file suffix (``".m"``, ``".toml"``) or a foreign model
+#: (``"pandapower"``). The modules that read (``slopt.io.matpower``, ``slopt.io.feeder_file``,
+#: ``slopt.grid.pandapower_net``) register themselves on import, so this module imports none of
+#: them; :mod:`slopt.io` and :mod:`slopt.grid` import them (``import slopt`` does both).
+FEEDER_READERS: dict = {}
+
+
+def register_feeder_reader(kind: str, reader) -> None:
+    """Register ``reader`` for a file suffix or a model name (see :data:`FEEDER_READERS`)."""
+    FEEDER_READERS[kind] = reader
+
+
+def _reader(kind: str):
+    if kind not in FEEDER_READERS:                   # a caller that imported only this module
+        import importlib
+
+        importlib.import_module("slopt.io" if kind.startswith(".") else "slopt.grid.pandapower_net")
+    return FEEDER_READERS[kind]
+
 
 def _load_bundled(key: str) -> Feeder:
     """Read a bundled feeder from the package data (TOML + CSV, see ``docs/feeders.md``).
@@ -448,7 +464,5 @@ def _load_bundled(key: str) -> Feeder:
     copy of it in an installed wheel. Feeders are immutable, so one object is cached per name.
     """
     if key not in _CACHE:
-        from slopt.io.feeder_file import read_feeder_toml
-
-        _CACHE[key] = read_feeder_toml(FEEDER_DIR / f"{BUNDLED_FEEDERS[key]}.toml")
+        _CACHE[key] = _reader(".toml")(FEEDER_DIR / f"{BUNDLED_FEEDERS[key]}.toml")
     return _CACHE[key]

@@ -65,7 +65,7 @@ import numpy as np
 
 from slopt.errors import InstanceError
 from slopt.grid.elements import GridElements
-from slopt.grid.feeder import Feeder
+from slopt.grid.feeder import Feeder, register_feeder_reader
 
 __all__ = ["convert", "Conversion", "TRAFO_MODELS"]
 
@@ -449,3 +449,6 @@ def _elements(net, rep, keep, src) -> GridElements:
 
 def _str(v) -> str:
     return v if isinstance(v, str) else ""
+
+
+register_feeder_reader("pandapower", convert)

@@ -21,7 +21,7 @@ refused, never coerced (a non-empty string ``"false"`` would otherwise count as 
 battery is made. Every problem is one :class:`~slopt.errors.InstanceError`,
 ``file: field = value: reason``.
 
-:func:`check_assignment_options` applies the same bounds to an
+:func:`slopt.fleet.assign.check_assignment_options` applies the same bounds to an
 :class:`~slopt.fleet.assign.AssignmentOptions` built in a program.
 """
 
@@ -33,8 +33,8 @@ from typing import Annotated, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from slopt.errors import ArgumentError, InstanceError
-from slopt.io import bounds as B
+from slopt.errors import InstanceError
+from slopt import bounds as B
 from slopt.io.schema import MISSING, _capped, _range, error_location
 from slopt.limits import check_file_size, limit
 
@@ -43,7 +43,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["AssignSpec", "read_assign_toml", "check_assignment_options", "MAX_SEED"]
+__all__ = ["AssignSpec", "read_assign_toml", "MAX_SEED"]
 
 #: Largest seed (numpy's and HiGHS's 32-bit range, as ``--seed``).
 MAX_SEED = 2**32 - 1
@@ -106,13 +106,6 @@ class AssignSpec(BaseModel):
                 "min_service_years", "milp_time_s")
         return {k: float(getattr(self, k)) for k in keys if k in self.model_fields_set}
 
-    def load_fleet(self, base: Path | None = None):
-        """The fleet: the CSV (relative to ``base``) or a generated one."""
-        from slopt.fleet.data import generate_fleet, load_fleet
-
-        if self.fleet is not None:
-            return load_fleet((base or Path(".")) / self.fleet)
-        return generate_fleet(int(self.generate), seed=int(self.seed))
 
 
 def read_assign_toml(path: str | Path) -> AssignSpec:
@@ -174,37 +167,3 @@ def _first_error(exc: ValidationError) -> tuple[str, object, str]:
         both = isinstance(value, dict) and "fleet" in value and "generate" in value
         return "fleet/generate", _BOTH if both else MISSING, reason
     return error_location(loc), value, reason
-
-
-def check_assignment_options(options) -> None:
-    """Apply the bounds of :class:`AssignSpec` to an ``AssignmentOptions`` built in a program.
-
-    Raises
-    ------
-    ArgumentError
-        If ``options`` is not an AssignmentOptions.
-    InstanceError
-        ``AssignmentOptions.field = value: reason`` for the first value out of its range.
-    """
-    from slopt.fleet.assign import AssignmentOptions
-
-    if not isinstance(options, AssignmentOptions):
-        raise ArgumentError(f"options must be an AssignmentOptions, got {type(options).__name__}")
-    where = "AssignmentOptions"
-    for k in ("repurpose_usd_per_kwh", "remanufacture_usd_per_kwh", "recycle_usd_per_kwh"):
-        B.check_range(getattr(options, k), 0.0, B.MAX_USD_PER_KWH, None, f"{where}.{k}")
-    B.check_range(options.years, B.MIN_LIFETIME_YEARS, B.MAX_YEARS, None, f"{where}.years")
-    B.check_range(options.min_service_years, 0.0, B.MAX_YEARS, None, f"{where}.min_service_years")
-    B.check_range(options.milp_time_s, 0.0, 1e5, None, f"{where}.milp_time_s", lo_open=True)
-    B.check_range(options.gap_tol, 0.0, 1.0, None, f"{where}.gap_tol")
-    rules = [("pack", options.pack)] + [(f"pack_by_app[{k!r}]", r) for k, r in dict(options.pack_by_app).items()]
-    for name, rule in rules:
-        if rule is None:
-            continue
-        B.check_range(rule.soh_spread, 0.0, 1.0, None, f"{where}.{name}.soh_spread", lo_open=True)
-        B.check_range(rule.r_spread_pu, 0.0, 100.0, None, f"{where}.{name}.r_spread_pu", lo_open=True)
-        B.check_range(rule.installation_kwh, 0.0, B.MAX_ENERGY_KWH, None, f"{where}.{name}.installation_kwh",
-                      lo_open=True)
-        mi = rule.max_installations
-        if mi is not None and (isinstance(mi, bool) or not isinstance(mi, int) or not 1 <= mi <= 10**6):
-            raise InstanceError.at(None, f"{where}.{name}.max_installations", mi, "must be an integer in [1, 1e6]")

@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from slopt.grid.feeder import Feeder, register_feeder_reader
 from slopt.errors import InstanceError
 from slopt.checks import as_path
-from slopt.io.bounds import BASE_KV, BASE_MVA, MAX_BUS_ID, V_ROOT_PU, check_range
+from slopt.bounds import BASE_KV, BASE_MVA, MAX_BUS_ID, V_ROOT_PU, check_range
 from slopt.io.csvsafe import check_header, check_rows, not_a_table, read_csv_text, row_error, strict_float
 from slopt.limits import check_file_size
 
@@ -117,7 +118,6 @@ def read_feeder_toml(path: str | Path):
     >>> f.n_bus, round(f.p_load_kw.sum(), 1)                      # doctest: +SKIP
     (33, 3715.0)
     """
-    from slopt.grid.feeder import Feeder
 
     path = as_path(path, "read_feeder_toml")
     check_file_size(path, "feeder")
@@ -168,3 +168,6 @@ def read_feeder_toml(path: str | Path):
         v_root_pu=v_root,
         source=str(path),
     )
+
+
+register_feeder_reader(".toml", read_feeder_toml)

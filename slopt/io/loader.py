@@ -28,7 +28,7 @@ from slopt.errors import InstanceError
 from slopt.grid.feeder import BUNDLED_FEEDERS, Feeder, load_feeder
 from slopt.grid.profiles import load_profile, n_steps, pv_profile
 from slopt.checks import as_path
-from slopt.io.bounds import MAX_MULTIPLIER, MAX_POWER_KW
+from slopt.bounds import MAX_MULTIPLIER, MAX_POWER_KW
 from slopt.io.csvsafe import check_header, check_rows, not_a_table, read_csv_text, row_error, strict_float
 from slopt.io.instance import Candidates, DispatchData, Instance
 from slopt.io.schema import InstanceSpec, format_validation_error
@@ -181,7 +181,7 @@ def _assemble(spec: InstanceSpec, path: Path) -> Instance:
 
 def _check_net_load(inst: Instance, path: Path) -> None:
     """The net load of every bus and step (loads x ``load_scale`` x profile - PV) is at most
-    :data:`~slopt.io.bounds.MAX_POWER_KW` in magnitude: larger values are no physical feeder
+    :data:`~slopt.bounds.MAX_POWER_KW` in magnitude: larger values are no physical feeder
     and would become MILP bounds beyond what a solver can represent."""
     for arr, what in zip(inst.net_load_kw(), ("active", "reactive")):
         peak = float(np.max(np.abs(arr))) if arr.size else 0.0
@@ -190,7 +190,7 @@ def _check_net_load(inst: Instance, path: Path) -> None:
             bus = int(inst.feeder.bus_ids[k])
             raise InstanceError.at(path, "load_scale", inst.load_scale,
                                    f"gives a net {what} load of {peak:.3g} kW at bus {bus}, step {t + 1}; "
-                                   f"at most {MAX_POWER_KW:g} kW per bus is accepted (slopt.io.bounds)")
+                                   f"at most {MAX_POWER_KW:g} kW per bus is accepted (slopt.bounds)")
 
 
 def _bus_profiles(spec: InstanceSpec, path: Path, feeder: Feeder):
@@ -249,7 +249,7 @@ def _dispatch(spec: InstanceSpec, path: Path, feeder: Feeder) -> DispatchData | 
             if peak * float(sc.scale) > MAX_POWER_KW:
                 raise InstanceError.at(path, f"dispatch.scenarios[{i}].scale", sc.scale,
                                        f"gives a request of {peak * float(sc.scale):.3g} kW; at most {MAX_POWER_KW:g} kW "
-                                       "is accepted (slopt.io.bounds)")
+                                       "is accepted (slopt.bounds)")
         else:
             if peak <= 0.0:
                 raise InstanceError.at(path, f"dispatch.scenarios[{i}].peak_kw", sc.peak_kw,
@@ -334,7 +334,7 @@ def read_profiles_csv(csv_path: str | Path, resolution_min: int) -> tuple[np.nda
     There must be exactly ``24 * 60 / resolution_min`` data rows; ``time`` is the start of
     each step (``HH:MM``, optionally with seconds or a leading date) and must match the
     resolution; ``load`` and ``pv`` are finite multipliers in ``[0, 1000]``
-    (:data:`slopt.io.bounds.MAX_MULTIPLIER`).
+    (:data:`slopt.bounds.MAX_MULTIPLIER`).
 
     Returns
     -------
@@ -354,7 +354,7 @@ def read_request_csv(csv_path: str | Path, resolution_min: int) -> np.ndarray:
 
     Same row and time rules as :func:`read_profiles_csv`; ``p_request_kw`` is the power asked
     of the storage unit, finite, positive when charging, at most
-    :data:`slopt.io.bounds.MAX_POWER_KW` in magnitude.
+    :data:`slopt.bounds.MAX_POWER_KW` in magnitude.
 
     Returns
     -------

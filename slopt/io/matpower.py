@@ -26,7 +26,7 @@ matched: at most :data:`MAX_BYTES` bytes in :data:`MAX_LINES` lines of at most
 :data:`MAX_LINE_CHARS` characters, and the ``file_mb`` and ``buses`` limits of
 :mod:`slopt.limits`. Ids must be positive integers,
 ``baseMVA``, ``baseKV`` and the root voltage ``Vg`` finite and within the physical ranges
-of :mod:`slopt.io.bounds`.
+of :mod:`slopt.bounds`.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
+from slopt.grid.feeder import Feeder, register_feeder_reader
 from slopt.errors import InstanceError
-from slopt.io import bounds
+from slopt import bounds
 from slopt.limits import check, check_file_size
 
 __all__ = ["read_matpower", "parse_matpower", "MAX_LINES", "MAX_LINE_CHARS", "MAX_BYTES"]
@@ -443,7 +444,6 @@ def read_matpower(path: str | Path, name: str | None = None):
 
 
 def _feeder(mpc: dict, path: Path, name: str | None):
-    from slopt.grid.feeder import Feeder
 
     bus, branch = mpc["bus"], mpc["branch"]
     gen = mpc["gen"] if "gen" in mpc and mpc["gen"].size and mpc["gen"].ndim == 2 else np.zeros((0, 8))
@@ -485,3 +485,6 @@ def _feeder(mpc: dict, path: Path, name: str | None):
         v_root_pu=v_root,
         source=str(path),
     )
+
+
+register_feeder_reader(".m", read_matpower)

@@ -55,7 +55,7 @@ def read_profile_table(path: str | Path, resolution_min: int | None = None) -> P
 
     The file first passes the checks of :mod:`slopt.io.csvsafe` (size limit, UTF-8 text,
     one row per line, equal row lengths); values must be plain numbers, finite and at most
-    :data:`slopt.io.bounds.MAX_POWER_KW` in magnitude.
+    :data:`slopt.bounds.MAX_POWER_KW` in magnitude.
 
     Parameters
     ----------

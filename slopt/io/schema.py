@@ -22,7 +22,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationEr
                       field_validator, model_validator)
 
 from slopt.battery.cost import NEW_DEFAULT, RETIRED_DEFAULT, Technology
-from slopt.io import bounds as B
+from slopt import bounds as B
 
 __all__ = ["InstanceSpec", "BandSpec", "ProfilesSpec", "StorageSpec", "NewTechnologySpec",
            "RetiredTechnologySpec", "CandidatesSpec", "DispatchSpec", "DispatchGroupSpec",
@@ -66,14 +66,14 @@ def _range(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool):
 
 
 def _capped(lo: float, hi: float, lo_open: bool):
-    """A lower bound and a physical cap (:mod:`slopt.io.bounds`), with one message for each side."""
+    """A lower bound and a physical cap (:mod:`slopt.bounds`), with one message for each side."""
     low = f"> {_num(lo)}" if lo_open else f">= {_num(lo)}"
 
     def check(x):
         if not (x > lo if lo_open else x >= lo):
             raise ValueError(f"must be {low}")
         if x > hi:
-            raise ValueError(f"must be at most {hi:g} (no physical input is larger; see slopt.io.bounds)")
+            raise ValueError(f"must be at most {hi:g} (no physical input is larger; see slopt.bounds)")
         return x
 
     return AfterValidator(check)
@@ -88,7 +88,7 @@ Positive = Annotated[float, _range(0.0, None, True, False)]
 UnitOpenLeft = Annotated[float, _range(0.0, 1.0, True, False)]     # (0, 1]
 Unit = Annotated[float, _range(0.0, 1.0, False, False)]            # [0, 1]
 VoltagePu = Annotated[float, _range(0.5, 1.5, True, True)]         # (0.5, 1.5)
-# Magnitudes with the physical caps of slopt.io.bounds (no real input reaches them; larger
+# Magnitudes with the physical caps of slopt.bounds (no real input reaches them; larger
 # values would become MILP bounds above 1e20 or overflow).
 PowerKw = Annotated[float, _capped(0.0, B.MAX_POWER_KW, False)]
 PositivePowerKw = Annotated[float, _capped(0.0, B.MAX_POWER_KW, True)]

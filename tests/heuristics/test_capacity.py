@@ -7,7 +7,7 @@ import pytest
 
 import slopt
 from slopt.heuristics.capacity import CapacityProblem
-from slopt.heuristics.simulation import SimulationOptions, simulate_day, zones_of
+from slopt.heuristics.simulation import simulate_day, zones_of
 
 ROOT = Path(__file__).resolve().parents[2]
 

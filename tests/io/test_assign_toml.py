@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from slopt.errors import ArgumentError, InstanceError
-from slopt.io.assign_toml import AssignSpec, check_assignment_options, read_assign_toml
+from slopt.fleet.assign import check_assignment_options
+from slopt.io.assign_toml import AssignSpec, read_assign_toml
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -65,8 +66,7 @@ def test_generate_within_a_raised_limit_is_accepted(tmp_path, monkeypatch):
     with pytest.raises(InstanceError, match="generate = 11: exceeds the limit batteries = 10"):
         read_assign_toml(_write(tmp_path, "generate = 11"))
     spec = read_assign_toml(_write(tmp_path, "generate = 10\nseed = 3"))
-    fleet = spec.load_fleet()
-    assert len(fleet) == 10
+    assert spec.generate == 10 and spec.seed == 3
 
 
 def test_defaults_match_assignment_options():

@@ -129,7 +129,7 @@ def _sparse_fleet(tmp):
 
 
 def _lead(reason):
-    return pytest.mark.xfail(strict=True, reason=f"needs the lead's change in slopt/cli_fleet.py: {reason}")
+    return pytest.mark.xfail(strict=True, reason=f"needs a change in slopt/cli/fleet.py: {reason}")
 
 
 _ETC_PASSWD = Path("/etc/passwd")

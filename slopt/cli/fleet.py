@@ -1,4 +1,4 @@
-"""``slopt assign`` and ``slopt passport``: the fleet commands, registered on :data:`slopt.cli.app`.
+"""``slopt assign`` and ``slopt passport``: the fleet commands (registered in :mod:`slopt.cli`).
 
 Same conventions as ``slopt solve``: inputs are validated before anything is printed or
 written (bad input: one line ``error: ...``, exit 2), results are rich tables plus CSV, JSON
@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from slopt.cli import _console, _row, app
+from slopt.cli.common import _console, _row
 from slopt.errors import InstanceError
 
 def _assign_options(spec: dict, pack: bool):
@@ -32,7 +32,6 @@ def _assign_options(spec: dict, pack: bool):
     return AssignmentOptions(pack=rule, **kw)
 
 
-@app.command()
 def assign(
     instance: Path = typer.Argument(..., help="Fleet CSV, or an assignment TOML (fleet or generate, options).",
                                     show_default=False),
@@ -44,7 +43,7 @@ def assign(
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the allocation PNG."),
 ) -> None:
     """Assign every battery to an application, remanufacture or recycling (twin + per-battery MILP)."""
-    from slopt.fleet import APPLICATIONS, scale_demands
+    from slopt.fleet import APPLICATIONS, generate_fleet, load_fleet, scale_demands
     from slopt.fleet.assign import assign as run_assign, static_baseline
 
     from slopt.io.assign_toml import AssignSpec, read_assign_toml
@@ -58,7 +57,8 @@ def assign(
         raise InstanceError.at(None, "INSTANCE", str(instance), "expected a fleet .csv or an assignment .toml")
     if demand_scale is not None and not (np.isfinite(demand_scale) and demand_scale >= 0):
         raise InstanceError.at(None, "--demand-scale", demand_scale, "must be a finite number >= 0")
-    fleet = spec_obj.load_fleet()
+    fleet = load_fleet(spec_obj.fleet) if spec_obj.fleet is not None else generate_fleet(spec_obj.generate,
+                                                                                          seed=spec_obj.seed)
     spec = spec_obj.model_dump(exclude_unset=True)     # the fields the file sets
     name = spec_obj.name or instance.stem
     out_dir = check_output_dir(out if out is not None else Path("out") / safe_name(name))
@@ -167,7 +167,6 @@ def _write_assignment(out_dir: Path, name: str, n: int, fleet, res, base, servic
         atomic_write_bytes(out_dir / "allocation.png", buf.getvalue())
 
 
-@app.command()
 def passport(
     history: Path = typer.Argument(..., help="BMS history CSV: battery_id,time,voltage_v,current_a,temperature_c,soc.",
                                    show_default=False),
