@@ -571,11 +571,12 @@ def _solve_milp(inst: Instance, opts: SizingOptions, extra_constraints, progress
         return SizingResult(res.status, None, None, None, _empty_sizing(), pd.DataFrame(), pd.DataFrame(),
                             ac_max_violation_pu=float("nan"), message=res.message or f"HiGHS: {res.termination}",
                             **common)
-    chk = L.last
+    chk = L.last if L.last is not None else L.least_violation
+    viol = float("nan") if chk is None else chk.violation_pu
     msg = (f"no plan held the band in AC after {opts.max_rounds} rounds (last violation "
-           f"{chk.violation_pu:.2e} p.u.); raise max_rounds")
+           f"{viol:.2e} p.u.); raise max_rounds")
     return SizingResult(Status.ERROR, None, None, None, _empty_sizing(), pd.DataFrame(), pd.DataFrame(),
-                        ac_max_violation_pu=chk.violation_pu, message=msg, **common)
+                        ac_max_violation_pu=viol, message=msg, **common)
 
 
 def _empty_sizing() -> pd.DataFrame:

@@ -408,15 +408,18 @@ def add_elastic_objective(m, d: SizingData) -> None:
 
     where ``s[r] >= 0`` is the slack :func:`add_voltage_band` gives each band row when
     ``d.elastic`` is set and ``scale_r s[r]`` its violation of the squared-voltage band (p.u.^2):
-    the largest violation first, then the total. Cost plays no part.
+    the largest violation first, then the total, then (1e-11 per kWh) the throughput. Cost plays
+    no part.
     """
     rows = m._band_rows
     m.objective.deactivate()
     m.z_violation = pyo.Var(within=pyo.NonNegativeReals, doc="largest band violation [p.u.^2]")
     m.elastic_max = pyo.Constraint(m.ROWS, rule=lambda m, r: float(rows.scale[r]) * m.band_slack[r] <= m.z_violation)
     n = max(len(m.ROWS), 1)
+    # a throughput term far below any violation breaks ties against cycling through a unit
+    tie = 1e-11 * d.dt_h * sum(m.pch[c, k, t] + m.pdis[c, k, t] for c in m.C for k in m.K for t in m.T)
     m.elastic_objective = pyo.Objective(
-        expr=m.z_violation + sum(float(rows.scale[r]) * m.band_slack[r] for r in m.ROWS) / n, sense=pyo.minimize)
+        expr=m.z_violation + sum(float(rows.scale[r]) * m.band_slack[r] for r in m.ROWS) / n + tie, sense=pyo.minimize)
 
 
 def add_cost_objective(m, d: SizingData) -> None:
