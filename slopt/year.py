@@ -42,7 +42,7 @@ from slopt.grid.powerflow import powerflow
 from slopt.grid.sensitivity import with_storage
 from slopt.io.instance import Candidates, Instance
 from slopt.sizing import SizingOptions, SizingResult, solve_sizing
-from slopt.solve import Status
+from slopt.solve import SolveOptions, Status
 
 __all__ = ["YearOptions", "YearResult", "YearReplay", "plan_year", "representative_days", "replay_year",
            "days_of"]
@@ -61,7 +61,10 @@ class YearOptions:
     critical_per_round : int
         Critical days added per round (the most violated first).
     sizing : SizingOptions
-        Options of each sizing and of each day's dispatch in the replay.
+        Options of each sizing and of each day's dispatch in the replay. The default gives HiGHS
+        60 s per MILP: where over-voltage binds, the plans cycle through a unit to burn PV energy
+        and the charge/discharge binaries that forbid it make the MILP slow; a round stopped by
+        the limit is reported ``feasible`` with its gap, never ``optimal``.
     backend, workers : str, int
         :func:`slopt.parallel.run_many` backend for the replay (``serial``, ``processes``, ``dask``).
     """
@@ -69,7 +72,8 @@ class YearOptions:
     typical_days: int = 10
     max_rounds: int = 6
     critical_per_round: int = 4
-    sizing: SizingOptions = field(default_factory=SizingOptions)
+    sizing: SizingOptions = field(default_factory=lambda: SizingOptions(
+        solver=SolveOptions(mip_rel_gap=1e-3, time_limit_s=60.0)))
     backend: str = "serial"
     workers: int = 1
 
