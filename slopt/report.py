@@ -269,3 +269,116 @@ def write_dispatch_result(runs, out_dir: str | Path, *, extra: dict | None = Non
     if plots:
         files += plot_dispatch(runs, out_dir, scenario=plot_scenario, title=title)
     return files
+
+
+# ----------------------------------------------------------------------------- year
+def year_tables(yres) -> dict[str, pd.DataFrame]:
+    """The year's tables: ``days`` (modelled days and weights), ``rounds``, ``voltage`` (per step:
+    feeder min/max voltage without and with storage) and ``dispatch`` (per step and site:
+    net storage load in kW, consumption positive, and SOC per technology)."""
+    inst = yres.instance
+    bp = inst.bus_profiles
+    base = yres.base_vm_pu[:, 1:]
+    times = pd.DatetimeIndex(bp.times())
+    volt = pd.DataFrame({"time": times.strftime("%Y-%m-%d %H:%M"), "vm_min_pu": np.nan, "vm_max_pu": np.nan,
+                         "vm_min_base_pu": base.min(axis=1), "vm_max_base_pu": base.max(axis=1)})
+    disp = pd.DataFrame({"time": times.strftime("%Y-%m-%d %H:%M")})
+    rep = yres.replay
+    if rep is not None:
+        volt["vm_min_pu"], volt["vm_max_pu"] = rep.vm_min_pu, rep.vm_max_pu
+        sizing = yres.sizing
+        built = sorted(set(sizing.loc[sizing.groupby("bus")["e_kwh"].transform("sum") > 1e-6, "bus"]))
+        techs = [k for k in ("new", "retired") if k in inst.technologies]
+        for i, b in enumerate(built):
+            disp[f"p_kw:{b}"] = rep.p_site_kw[:, i]
+            for j, k in enumerate(techs):
+                disp[f"soc:{b}:{k}"] = rep.soc_pu[:, i, j]
+    return {"days": yres.days, "rounds": yres.rounds, "voltage": volt, "dispatch": disp}
+
+
+def plot_year(yres, out_dir: str | Path) -> list[Path]:
+    """Heat maps (day x time of day) of the feeder's minimum (and maximum) voltage without and with
+    storage, the representative days with their weights, and the SOC over the year."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    inst = yres.instance
+    bp = inst.bus_profiles
+    D, spd = bp.n_days, bp.steps_per_day
+    paths = []
+    rep = yres.replay
+    base = yres.base_vm_pu[:, 1:]
+    sides = [("min", base.min(axis=1), None if rep is None else rep.vm_min_pu, inst.vmin_pu)]
+    if base.max() > inst.vmax_pu - 0.01:
+        sides.append(("max", base.max(axis=1), None if rep is None else rep.vm_max_pu, inst.vmax_pu))
+    for side, without, with_, limit in sides:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+        lo = min(without.min(), limit - 0.01)
+        hi = max(without.max(), limit + 0.01)
+        for ax, data, title in ((axes[0], without, "without storage"), (axes[1], with_, "with storage")):
+            if data is None:
+                ax.axis("off")
+                continue
+            im = ax.imshow(data.reshape(D, spd), aspect="auto", origin="lower", cmap="RdYlBu" if side == "min" else "RdYlBu_r",
+                           vmin=lo, vmax=hi, extent=(0, 24, 0, D))
+            ax.set_title(f"feeder {side} voltage, {title}", fontsize=9)
+            ax.set_xlabel("time of day (h)")
+        axes[0].set_ylabel("day of the year")
+        fig.colorbar(im, ax=axes, label=f"p.u. (limit {limit:g})")
+        paths.append(_save(fig, out_dir / f"year_v{side}.png"))
+        plt.close(fig)
+    days = yres.days
+    fig, ax = plt.subplots(figsize=(8, 4))
+    p, _ = bp.by_day()
+    for _, r in days.iterrows():
+        ls = "-" if r["kind"] == "typical" else ("--" if r["kind"] == "extreme" else ":")
+        ax.plot(np.arange(spd) * bp.dt_h, p[int(r["day"])].sum(axis=1), ls=ls, lw=0.8 + 2.0 * r["weight"] / days["weight"].max(),
+                label=f"{r['date']} ({r['kind']}, {r['weight']:g} d)")
+    ax.set_xlabel("time of day (h)")
+    ax.set_ylabel("feeder net load (kW)")
+    ax.set_title("representative days (line width ~ days each stands for)", fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    paths.append(_save(fig, out_dir / "year_days.png"))
+    plt.close(fig)
+    if rep is not None and rep.soc_pu.size:
+        fig, ax = plt.subplots(figsize=(10, 3.5))
+        t = np.arange(rep.soc_pu.shape[0]) * bp.dt_h / 24.0
+        for i in range(rep.soc_pu.shape[1]):
+            for j in range(rep.soc_pu.shape[2]):
+                s = rep.soc_pu[:, i, j]
+                if np.isfinite(s).any():
+                    ax.plot(t, s, lw=0.4, label=f"site {i + 1}, technology {j + 1}")
+        ax.set_xlabel("day of the year")
+        ax.set_ylabel("SOC (pu of usable energy)")
+        ax.set_title("state of charge over the year (idle days not drawn)", fontsize=9)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths.append(_save(fig, out_dir / "year_soc.png"))
+        plt.close(fig)
+    return paths
+
+
+def write_year_result(yres, out_dir: str | Path, plots: bool = True) -> list[Path]:
+    """Write ``sizing.csv``, ``days.csv``, ``rounds.csv``, ``year_voltage.csv``, ``year_dispatch.csv``
+    (CSV: a year at 15 min is 35,136 rows, written and read back by any tool), ``result.json``
+    with the year figures, and the year plots."""
+    out_dir = Path(out_dir)
+    t = year_tables(yres)
+    files = [atomic_write_text(out_dir / "sizing.csv", yres.sizing.to_csv(index=False)),
+             atomic_write_text(out_dir / "days.csv", t["days"].to_csv(index=False)),
+             atomic_write_text(out_dir / "rounds.csv", t["rounds"].to_csv(index=False)),
+             atomic_write_text(out_dir / "year_voltage.csv", t["voltage"].to_csv(index=False)),
+             atomic_write_text(out_dir / "year_dispatch.csv", t["dispatch"].to_csv(index=False))]
+    payload = yres.summary()
+    payload["instance"] = yres.instance.name
+    payload["sizing"] = yres.sizing.to_dict(orient="records")
+    payload["days"] = t["days"].to_dict(orient="records")
+    payload["rounds"] = t["rounds"].to_dict(orient="records")
+    files.append(atomic_write_text(out_dir / "result.json", to_json(payload)))
+    if plots:
+        files += plot_year(yres, out_dir)
+    return files

@@ -145,6 +145,10 @@ def solve(
 
     capacity = CapacityOptions(simulation=SimulationOptions(dispatch=dispatch))   # refuses mpc/optimal (exit 2)
     inst = load_instance(instance)
+    if inst.n_days > 1 and method != "milp":
+        raise InstanceError.at(instance, "--method", method,
+                               f"the bilevel heuristics simulate one day; this instance covers {inst.n_days} days "
+                               "(use --method milp: representative days and a year replay)")
     if method != "milp":
         check("evaluations", pop * gens * inst.n_steps, "--pop x --gens x time steps")
     from slopt.io.results import check_output_dir, safe_name, staged_output
@@ -160,6 +164,8 @@ def solve(
                          heuristic=HeuristicOptions(pop_size=pop, n_gen=gens, seed=seed, variant=variant,
                                                     compare_milp=compare, capacity=capacity))
     console = _console()
+    if inst.n_days > 1:
+        return _solve_year(inst, instance, opts, out_dir, plots, fmt, console)
     if method == "milp":
         with progress(console, f"solve {inst.name} (HiGHS)") as bar:
             def report(rnd, info):
@@ -198,3 +204,62 @@ def solve(
         console.print(escape(f"wrote {', '.join(p.name for p in files)} to {out_dir}"))
     if res.status == Status.ERROR:
         raise SolverError(f"{instance}: {res.message}")
+
+
+def year_table(yres) -> Table:
+    """The year's figures: modelled days, rounds, hours outside the band, voltage range."""
+    s = yres.summary()
+    t = Table(title=f"year: {escape(yres.instance.name)}", header_style="bold", show_header=False)
+    t.add_column("item", style="bold")
+    t.add_column("value")
+    color = {"optimal": "green", "feasible": "yellow"}.get(s["status"], "red")
+    _row(t, "status", f"[{color}]{s['status']}[/{color}]", markup=True)
+    if s["objective_usd"] is not None:
+        _row(t, "objective", f"$ {s['objective_usd']:,.2f}")
+    _row(t, "days modelled", f"{s['days_modelled']} ({s['typical_days']} typical, {s['extreme_days']} extreme, "
+                             f"{s['critical_days']} critical) in {s['rounds']} round(s)")
+    w, o = s["hours_outside_with_storage"], s["hours_outside_without_storage"]
+    _row(t, "hours outside band", f"{o['total']:g} h without storage ({o['below']:g} below, {o['above']:g} above); "
+                                  f"{w['total']:g} h with")
+    _row(t, "year voltage", f"{s['vmin_year_pu']:.4f} - {s['vmax_year_pu']:.4f} p.u. (without storage "
+                            f"{s['vmin_year_without_storage_pu']:.4f} - {s['vmax_year_without_storage_pu']:.4f})")
+    _row(t, "worst", f"{s['worst_violation_pu']:.2e} p.u. at bus {s['worst_bus']}, day {s['worst_day']}, "
+                     f"{s['worst_time_h']:g} h")
+    _row(t, "time", f"days {s['days_s']:.1f} s, sizing {s['sizing_s']:.1f} s, replay {s['replay_s']:.1f} s, "
+                    f"year AC {s['year_ac_s']:.2f} s, total {s['total_s']:.1f} s")
+    if s["message"]:
+        _row(t, "note", s["message"])
+    return t
+
+
+def _solve_year(inst, instance, opts, out_dir, plots, fmt, console):
+    """A multi-day instance: representative days, sizing, year replay (:func:`slopt.year.plan_year`)."""
+    from dataclasses import replace
+
+    from slopt.cli.common import emit, progress
+    from slopt.errors import InfeasibleError
+    from slopt.io.results import staged_output
+    from slopt.report import write_year_result
+    from slopt.year import YearOptions, plan_year
+
+    yopts = YearOptions()
+    yopts = replace(yopts, sizing=replace(opts, solver=replace(opts.solver, time_limit_s=opts.solver.time_limit_s or 60.0)))
+    with progress(console, f"year {inst.name}") as bar:
+        def report(stage, info):
+            if stage == "days":
+                bar.update(f"{len(info['days'])} representative days chosen")
+            elif stage == "sizing":
+                bar.update(f"round {info['round']}: sizing on the modelled days")
+            elif stage == "replay":
+                bar.update(f"round {info['round']}: year replayed, {info['violating_days']} day(s) outside the band")
+        yres = plan_year(inst, yopts, progress=report)
+    if fmt == "table":
+        console.print(year_table(yres))
+    if yres.objective_usd is None:
+        raise InfeasibleError(f"{instance}: {yres.message}")
+    with staged_output(out_dir) as tmp:
+        files = write_year_result(yres, tmp, plots=plots)
+    if yres.sizing_result is not None:
+        emit(console, fmt, sizing_table(yres.sizing_result), yres.sizing, yres.summary())
+    if fmt == "table":
+        console.print(escape(f"wrote {', '.join(p.name for p in files)} to {out_dir}"))
