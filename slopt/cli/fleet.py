@@ -94,8 +94,8 @@ def _print_assignment(console, name: str, n: int, res, base, service: float) -> 
     from slopt.fleet.assign import allocation_metrics
 
     t = Table(title=f"assignment: {escape(name)} ({n:,} batteries)", header_style="bold")
-    for col in ("route", "batteries", "kWh", "demand kWh", "value $", "mean years", "mean RTE"):
-        t.add_column(col, justify="left" if col == "route" else "right")
+    for col in ("route", "n", "kWh", "demand", "value $", "years", "RTE"):
+        t.add_column(col, justify="left" if col == "route" else "right", no_wrap=col == "route")
     for _, r in res.routes.iterrows():
         t.add_row(str(r["route"]), f"{int(r['count']):,}", f"{r['energy_kwh']:,.1f}",
                   "" if not np.isfinite(r["demand_kwh"]) else f"{r['demand_kwh']:,.1f}", f"{r['value_usd']:,.0f}",
@@ -181,17 +181,19 @@ def passport(
     summary = ingest_history(history, nominal_ah=nominal_ah)
     console = _console()
     t = Table(title=f"passports from {escape(history.name)}", header_style="bold")
-    for col in ("battery", "capacity Ah", "SOH", "R0 mOhm", "EFC", "max C", "h > 45 C", "SOH history", "flags"):
-        t.add_column(col, justify="right" if col not in ("battery", "flags", "SOH history") else "left")
+    for col in ("battery", "Ah", "SOH", "R0 mOhm", "EFC", "T max C", "h > 45 C", "SOH dates", "flags"):
+        t.add_column(col, justify="right" if col not in ("battery", "flags") else "left", no_wrap=col == "battery")
     f = lambda x, p: "" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{p}f}"
     for _, r in summary.iterrows():
         pts = [h for h in (r["soh_history"] or []) if h.get("soh") is not None and not np.isnan(h["soh"])]
-        hist = (f"{pts[0]['date'][:10]} {pts[0]['soh']:.3f} -> {pts[-1]['date'][:10]} {pts[-1]['soh']:.3f} "
-                f"({len(pts)} dates)") if pts else ""
+        hist = str(len(pts)) if pts else ""         # the SOH history itself is in the passport JSON
         t.add_row(escape(str(r["battery_id"])), f(r["capacity_ah"], 2), f(r["soh"], 3), f(r["r0_mohm"], 1),
                   f(r["efc"], 1), f(r["t_max_c"], 1), f(r["hours_above_45c"], 1), escape(hist),
-                  escape(", ".join(r["quality_flags"] or [])))
+                  str(len(r["quality_flags"] or [])))
     console.print(t)
+    flagged = [(str(r["battery_id"]), r["quality_flags"]) for _, r in summary.iterrows() if r["quality_flags"]]
+    for bid, flags in flagged[:10]:
+        console.print(escape(f"{bid}: {', '.join(flags)}"), soft_wrap=False)
     for line in plausibility_warnings(summary):
         console.print(escape(f"warning: {line}"))
     from slopt.io.results import check_output_dir, safe_name, staged_output
