@@ -73,10 +73,10 @@ def plot_sizing(result, out_dir: str | Path) -> list[Path]:
         built = [b for b in per_site.columns if float(result.sizing.loc[result.sizing["bus"] == b, "e_kwh"].sum()) > 1e-6]
         fig, ax = plt.subplots(figsize=(8, 4))
         for b in built:
-            ax.step(per_site.index, -per_site[b], where="post", label=f"bus {b}")
+            ax.step(per_site.index, per_site[b], where="post", label=f"bus {b}")
         ax.axhline(0, color="k", lw=0.5)
         ax.set_xlabel("time (h)")
-        ax.set_ylabel("storage power (kW, + discharge)")
+        ax.set_ylabel("storage net load p_net_kw (kW, + charging)")      # the sign of dispatch.csv
         ax.set_title(f"{inst.name if inst else ''}: storage dispatch per site")
         ax.legend(loc="best", fontsize=8)
         fig.tight_layout()
@@ -106,6 +106,9 @@ def plot_sizing(result, out_dir: str | Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(7, 4))
         ax.plot(conv["generation"], conv["best_f"], label="fitness (cost + penalties)")
         ax.plot(conv["generation"], conv["best_cost_usd"], ls="--", label="cost of the best plan")
+        milp = getattr(result, "milp_objective_usd", None)
+        if milp is not None:
+            ax.axhline(milp, color="k", lw=1.0, ls=":", label=f"MILP optimum $ {milp:,.0f}")
         ax.set_xlabel("generation")
         ax.set_ylabel("$")
         ax.set_yscale("log")
@@ -185,7 +188,8 @@ def dispatch_tables(runs) -> dict[str, pd.DataFrame]:
     }
 
 
-def plot_dispatch(runs, out_dir: str | Path, scenario: str | None = None, title: str = "") -> list[Path]:
+def plot_dispatch(runs, out_dir: str | Path, scenario: str | None = None, title: str = "",
+                  suffix: str = "") -> list[Path]:
     """Seed 002 Fig. 7 (SOC per group, one panel per strategy) and Fig. 8 (energy per group).
 
     Plots the runs of ``scenario`` (default: the first run's). Writes ``soc_groups.png`` and
@@ -220,7 +224,7 @@ def plot_dispatch(runs, out_dir: str | Path, scenario: str | None = None, title:
     axes.ravel()[0].legend(fontsize=7, ncol=3, loc="best")
     fig.suptitle(f"{title + ': ' if title else ''}SOC per battery group, scenario {scenario} (seed 002 Fig. 7)", fontsize=10)
     fig.tight_layout()
-    paths.append(_save(fig, out_dir / "soc_groups.png"))
+    paths.append(_save(fig, out_dir / f"soc_groups{suffix}.png"))
     plt.close(fig)
 
     names = list(sel[0].names)
@@ -239,7 +243,7 @@ def plot_dispatch(runs, out_dir: str | Path, scenario: str | None = None, title:
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    paths.append(_save(fig, out_dir / "energy_groups.png"))
+    paths.append(_save(fig, out_dir / f"energy_groups{suffix}.png"))
     plt.close(fig)
     return paths
 
@@ -267,7 +271,13 @@ def write_dispatch_result(runs, out_dir: str | Path, *, extra: dict | None = Non
     payload["groups"] = t["groups"].to_dict(orient="records")
     files.append(atomic_write_text(out_dir / "result.json", to_json(payload)))
     if plots:
+        from slopt.io.results import safe_name
+
         files += plot_dispatch(runs, out_dir, scenario=plot_scenario, title=title)
+        scenarios = list(dict.fromkeys(r.scenario for r in runs))
+        if len(scenarios) > 1:                      # every scenario that ran, one pair of figures each
+            for sc in scenarios:
+                files += plot_dispatch(runs, out_dir, scenario=sc, title=title, suffix=f"_{safe_name(sc)}")
     return files
 
 
@@ -382,3 +392,49 @@ def write_year_result(yres, out_dir: str | Path, plots: bool = True) -> list[Pat
     if plots:
         files += plot_year(yres, out_dir)
     return files
+
+
+# ----------------------------------------------------------------------------- fleet
+def plot_allocation(fleet_table: pd.DataFrame, batteries: pd.DataFrame, name: str, out_dir: str | Path,
+                    scatter_max: int = 3000) -> Path:
+    """``allocation.png``: each battery's route over SOH and R0 (a scatter up to ``scatter_max``
+    batteries); for larger fleets a summary that stays readable at any size: the SOH
+    distribution of each route (stacked histogram) and the energy each route receives."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tb = fleet_table.merge(batteries[["battery_id", "route"]], on="battery_id")
+    routes = list(tb.groupby("route").size().sort_values(ascending=False).index)
+    colors = {r: f"C{i % 10}" for i, r in enumerate(routes)}
+    n = len(tb)
+    if n <= scatter_max:
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for r in routes:
+            g = tb[tb["route"] == r]
+            ax.scatter(100 * g["soh"], g["r0_mohm"], s=24 if n <= 500 else 10, color=colors[r], label=f"{r} ({len(g):,})")
+        ax.set_xlabel("SOH (%)")
+        ax.set_ylabel("R0 (mOhm)")
+        ax.set_title(f"{name}: route per battery ({n:,})")
+        ax.legend(fontsize=7)
+    else:
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [2, 1]})
+        bins = np.linspace(100 * tb["soh"].min(), 100 * tb["soh"].max(), 41)
+        ax.hist([100 * tb.loc[tb["route"] == r, "soh"] for r in routes], bins=bins, stacked=True,
+                color=[colors[r] for r in routes], label=[f"{r} ({(tb['route'] == r).sum():,})" for r in routes])
+        ax.set_xlabel("SOH (%)")
+        ax.set_ylabel("batteries")
+        ax.set_title(f"{name}: routes by SOH ({n:,} batteries)")
+        ax.legend(fontsize=7)
+        e = tb.groupby("route")["nominal_kwh"].sum().reindex(routes) / 1e3 if "nominal_kwh" in tb else None
+        if e is not None:
+            bx.barh(routes, e.to_numpy(), color=[colors[r] for r in routes])
+            bx.invert_yaxis()
+            bx.set_xlabel("nominal energy (MWh)")
+            bx.set_title("energy per route")
+            bx.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    path = _save(fig, Path(out_dir) / "allocation.png")
+    plt.close(fig)
+    return path

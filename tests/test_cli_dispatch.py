@@ -94,3 +94,14 @@ def test_dispatch_without_section_exits_2(tmp_path):
     assert r.returncode == 2
     assert "dispatch = (missing)" in r.stderr and "[dispatch]" in r.stderr
     assert _tree(tmp_path) == []
+
+
+def test_every_scenario_gets_its_plots(tmp_path):
+    from tests.conftest import run_cli
+    out = tmp_path / "res"
+    r = run_cli("dispatch", ROOT / "instances" / "node30-groups.toml", "--scenario", "all", "--out", out, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    import slopt
+    scenarios = slopt.load_instance(ROOT / "instances" / "node30-groups.toml").dispatch.requests()
+    for sc in scenarios:
+        assert (out / f"soc_groups_{sc}.png").stat().st_size > 0 and (out / f"energy_groups_{sc}.png").exists()

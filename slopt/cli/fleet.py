@@ -128,7 +128,7 @@ def _print_assignment(console, name: str, n: int, res, base, service: float) -> 
 
 def _write_assignment(out_dir: Path, name: str, n: int, fleet, res, base, service: float, plots: bool) -> None:
     from slopt.fleet.assign import allocation_metrics
-    from slopt.report import atomic_write_bytes, atomic_write_text
+    from slopt.report import atomic_write_text
 
     atomic_write_text(out_dir / "assignment.csv", res.batteries.to_csv(index=False))
     atomic_write_text(out_dir / "routes.csv", res.routes.to_csv(index=False))
@@ -144,27 +144,9 @@ def _write_assignment(out_dir: Path, name: str, n: int, fleet, res, base, servic
 
     atomic_write_text(out_dir / "result.json", to_json(payload))
     if plots:
-        import io
+        from slopt.report import plot_allocation
 
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        tb = fleet.table.merge(res.batteries[["battery_id", "route"]], on="battery_id")
-        fig, ax = plt.subplots(figsize=(8, 5))
-        for i, (route, g) in enumerate(tb.groupby("route")):
-            ax.scatter(100 * g["soh"], g["r0_mohm"], s=12 if n > 1000 else 24, color=f"C{i % 10}",
-                       label=f"{route} ({len(g):,})", alpha=0.7 if n > 1000 else 1.0)
-        ax.set_xlabel("SOH (%)")
-        ax.set_ylabel("R0 (mOhm)")
-        ax.set_title(f"{name}: route per battery")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        atomic_write_bytes(out_dir / "allocation.png", buf.getvalue())
+        plot_allocation(fleet.table, res.batteries, name, out_dir)
 
 
 def passport(
