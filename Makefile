@@ -27,7 +27,10 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
 # the quick benchmarks (minutes); the long sweeps are benchmarks/dbo_functions.py and
-# benchmarks/algorithms.py (about 17 min and 1.5 h at 30 seeds on 2 cores)
+# benchmarks/algorithms.py (about 17 min and 1.5 h at 30 seeds on 2 cores). Results go to
+# bench-out/ (untracked); `make bench UPDATE=1` rewrites the committed benchmarks/results/.
+UPDATE ?= 0
+export SLOPT_BENCH_UPDATE = $(UPDATE)
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/powerflow.py
 	$(BIN)/python benchmarks/sizing.py
@@ -36,6 +39,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/dispatch.py
 	$(BIN)/python benchmarks/twin.py
 	$(BIN)/python benchmarks/allocation.py
+	$(BIN)/python benchmarks/economics.py
 
 # regenerate the lock from a fresh environment (after changing dependencies in pyproject.toml)
 lock:

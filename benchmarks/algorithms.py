@@ -21,6 +21,7 @@ untagged table, CSV and plot.
 
 from __future__ import annotations
 
+import os
 import argparse
 import sys
 import time
@@ -39,7 +40,7 @@ from slopt.parallel import parse_backend  # noqa: E402
 from slopt.sizing import HeuristicOptions, SizingOptions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results"
+OUT = (ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out")
 # seed 002 Table 5 (time as printed, in the column headed "min" although the text says s)
 SEED_TABLE5 = {
     ("ieee33", "dbo"): (12.5, 45, 0.0023), ("ieee33", "pso"): (18.3, 78, 0.0156), ("ieee33", "ga"): (20.1, 85, 0.0189),

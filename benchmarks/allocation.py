@@ -23,6 +23,7 @@ misallocations are broken down. Writes CSV + markdown + the 120-module allocatio
 
 from __future__ import annotations
 
+import os
 import argparse
 import time
 from pathlib import Path
@@ -36,7 +37,7 @@ from slopt.fleet.assign import (AssignmentOptions, allocation_metrics, assign, a
                                 static_baseline)
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results"
+OUT = (ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out")
 SEED_T5 = {"static": (68, 32), "adaptive": (96, 4)}        # correct %, misallocation %
 SEED_T6 = {"static": 4.8, "adaptive": 6.9}                  # average lifespan, years
 SERVICE_YEARS = 5.0

@@ -22,6 +22,7 @@ Writes ``benchmarks/results/assignment.csv`` and ``assignment.md``.
 
 from __future__ import annotations
 
+import os
 import argparse
 import json
 import resource
@@ -34,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results"
+OUT = (ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out")
 sys.path.insert(0, str(ROOT / "tests" / "fleet"))
 
 

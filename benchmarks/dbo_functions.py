@@ -37,6 +37,7 @@ function, mean ranks) and prints the markdown.
 
 from __future__ import annotations
 
+import os
 import argparse
 import multiprocessing as mp
 import sys
@@ -425,7 +426,7 @@ def main(argv=None):
     ap.add_argument("--heldout-seeds", type=int, default=15)
     ap.add_argument("--gens", type=int, default=300, help="tuning-set generations")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    ap.add_argument("--out", type=Path, default=(ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out"))
     ap.add_argument("--only", default="", help="rerun these algorithms, reuse the rest from the CSV")
     ap.add_argument("--report", action="store_true", help="only rewrite the markdown from the CSV")
     args = ap.parse_args(argv)

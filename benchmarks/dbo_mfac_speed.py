@@ -9,6 +9,7 @@ the median wall time and fitness evaluations per second; each evaluation simulat
 
 from __future__ import annotations
 
+import os
 import argparse
 import statistics
 import time
@@ -41,7 +42,7 @@ def main() -> None:
                      "cost_usd": res.objective_usd, "max_violation_pu": res.ac_max_violation_pu})
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
-    out = ROOT / "benchmarks" / "results" / "dbo_mfac_speed.csv"
+    out = (ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out") / "dbo_mfac_speed.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     print(f"median wall {statistics.median(df['wall_s']):.2f} s, median {statistics.median(df['evals_per_s']):.0f} "

@@ -11,6 +11,7 @@ and the PNGs of SOC per group (Fig. 7) and energy per group (Fig. 8).
 
 from __future__ import annotations
 
+import os
 import argparse
 import statistics
 import time
@@ -26,7 +27,7 @@ from slopt.dispatch.sweep import sweep_instance
 from slopt.report import write_dispatch_result
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results"
+OUT = (ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out")
 SEED_T4 = {  # degradation %/day, deviation kW, time s, voltage RMSE p.u.
     "priority": (0.0082, 0.156, 0.42, 0.0023), "proportional": (0.0145, 0.892, 0.15, 0.0089),
     "soh": (0.0098, 0.235, 0.68, 0.0045), "mpc": (0.0094, 0.198, 1.25, 0.0031),

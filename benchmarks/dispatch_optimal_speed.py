@@ -14,6 +14,7 @@ wear history passed on, total and per step), for 15-min (96 steps) and 5-min (28
 
 from __future__ import annotations
 
+import os
 import argparse
 import statistics
 import time
@@ -93,7 +94,7 @@ def main() -> None:
         rows.append(bench_mpc(T, 8))
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
-    out = ROOT / "benchmarks" / "results" / "dispatch_optimal_speed.csv"
+    out = (ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out") / "dispatch_optimal_speed.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     r = df[(df["kind"] == "plan") & (df["steps"] == 96) & df["aggregate"]].iloc[0]

@@ -20,6 +20,7 @@ priority target is missed.
 
 from __future__ import annotations
 
+import os
 import argparse
 import csv
 import platform
@@ -38,7 +39,7 @@ from slopt.dispatch.simulate import groups_from_instance, simulate_dispatch  # n
 from slopt.dispatch.strategies import get_strategy  # noqa: E402
 from slopt.io.loader import load_instance  # noqa: E402
 
-OUT = ROOT / "benchmarks" / "results" / "dispatch_speed.csv"
+OUT = (ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out") / "dispatch_speed.csv"
 STRATEGIES = ("priority", "proportional", "soh")
 RESOLUTIONS_MIN = (60, 15, 5)
 TARGET_MS = 10.0

@@ -18,6 +18,7 @@ Prints the tables and writes ``benchmarks/results/economics.md``, ``economics.cs
 
 from __future__ import annotations
 
+import os
 import argparse
 import statistics
 import time
@@ -32,7 +33,7 @@ from slopt.economics.prices import PriceSet
 from slopt.economics.risk import monte_carlo, risk_priced_fees, risk_transfer
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results"
+OUT = (ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out")
 
 
 def _md(df: pd.DataFrame, floatfmt: str = ",.3f") -> str:

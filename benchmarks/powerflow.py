@@ -55,8 +55,8 @@ SIMBENCH = ("1-LV-rural1--0-sw", "1-MV-rural--0-sw")
 SIZES = {"day": 96, "year 1 h": 8760, "year 15 min": 35040}
 TOL_V = 1e-6
 NUMBA = importlib.util.find_spec("numba") is not None
-OUT_CSV = ROOT / "benchmarks" / "results" / "powerflow.csv"
-OUT_MD = ROOT / "benchmarks" / "results" / "powerflow.md"
+OUT_CSV = (ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out") / "powerflow.csv"
+OUT_MD = (ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out") / "powerflow.md"
 
 
 # ----------------------------------------------------------------------------- data

@@ -42,8 +42,8 @@ from slopt.io.profiles_csv import read_bus_profiles  # noqa: E402
 
 T = 35040  # 365 days x 96
 TARGET_S = 5.0
-OUT_CSV = ROOT / "benchmarks" / "results" / "profiles.csv"
-OUT_MD = ROOT / "benchmarks" / "results" / "profiles.md"
+OUT_CSV = (ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out") / "profiles.csv"
+OUT_MD = (ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out") / "profiles.md"
 
 
 def synthetic150() -> Feeder:

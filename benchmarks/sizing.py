@@ -16,6 +16,7 @@ reference) / reference. Prints a table and writes ``benchmarks/results/sizing.cs
 
 from __future__ import annotations
 
+import os
 import argparse
 import statistics
 import sys
@@ -40,7 +41,7 @@ def main() -> None:
     ap.add_argument("--feeders", default=",".join(FEEDERS))
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--time-limit", type=float, default=300.0)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sizing.csv"))
+    ap.add_argument("--out", default=str((ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out") / "sizing.csv"))
     ap.add_argument("--no-reference", action="store_true", help="skip the independent AC-exact reference")
     ap.add_argument("--instances", default="ieee33-hybrid,ieee33-open", help="bundled instances to add ('' for none)")
     args = ap.parse_args()

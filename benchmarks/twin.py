@@ -39,7 +39,7 @@ from slopt.battery.twin import TwinOptions, simulate_twin  # noqa: E402
 from slopt.fleet.applications import APPLICATIONS  # noqa: E402
 from slopt.fleet.data import generate_fleet  # noqa: E402
 
-OUT = ROOT / "benchmarks" / "results" / "twin.csv"
+OUT = (ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out") / "twin.csv"
 YEARS = 10.0
 TARGET_N, TARGET_S = 100_000, 10.0
 

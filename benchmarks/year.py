@@ -12,6 +12,7 @@ reference) where it fits and reports the representative-day plan's gap to it.
 
 from __future__ import annotations
 
+import os
 import argparse
 import sys
 import time
@@ -52,7 +53,7 @@ def main() -> None:
     ap.add_argument("--instances", default="ieee33-year,simbench-lv-rural1-year,simbench-mv-rural-year")
     ap.add_argument("--full-year", action="store_true", help="also solve the whole year as one model (ieee33-year)")
     ap.add_argument("--pp-samples", type=int, default=50)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--out", default=str((ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out")))
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -39,3 +39,14 @@ def test_lock_covers_every_runtime_dependency():
     names = {r.split(">")[0].split("<")[0].split("=")[0].split("[")[0].strip().lower().replace("_", "-") for r in runtime}
     missing = {n for n in names if n not in _lock() and n != "tomli"}
     assert not missing, f"not locked: {sorted(missing)}"
+
+
+def test_benchmarks_write_committed_results_only_when_asked():
+    """`make bench` writes to the untracked bench-out/ unless SLOPT_BENCH_UPDATE=1 (make bench UPDATE=1)."""
+    import re
+    for p in sorted((ROOT / "benchmarks").glob("*.py")):
+        text = p.read_text()
+        for m in re.finditer(r'ROOT / "benchmarks" / "results"', text):
+            line = text[text.rfind("\n", 0, m.start()) + 1: text.find("\n", m.end())]
+            assert 'SLOPT_BENCH_UPDATE' in line and '"bench-out"' in line, f"{p.name}: {line.strip()}"
+    assert "bench-out/" in (ROOT / ".gitignore").read_text()
