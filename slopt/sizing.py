@@ -71,6 +71,10 @@ class SizingOptions:
     day_weights : tuple of float, optional
         Multi-day instances (representative days): the days each modelled day stands for, used
         wherever operating terms enter the objective. Default 1 per day.
+    exclusivity : str
+        Where a plan charges and discharges one unit in the same step (it burns energy, which
+        pays where over-voltage binds): ``"binaries"`` (exact, can be slow) or ``"fix"`` (fix the
+        direction the plan leaned to: an LP, reported ``feasible``, never ``optimal``).
     least_violation : bool
         Look for the plan with the least AC band violation instead of the least cost (phase 1
         only): for sizes fixed by ``extra_constraints``, as in the year replay. The status is
@@ -85,6 +89,7 @@ class SizingOptions:
     fixed_initial_soc: bool = False
     day_weights: tuple | None = None
     least_violation: bool = False
+    exclusivity: str = "binaries"
 
     def __post_init__(self):
         if self.heuristic is None:
@@ -93,6 +98,8 @@ class SizingOptions:
             raise InstanceError.at(None, "objective", self.objective, "must be capex or annualised")
         if not (np.isfinite(self.ac_tol_pu) and self.ac_tol_pu > 0):
             raise InstanceError.at(None, "ac_tol_pu", self.ac_tol_pu, "must be > 0")
+        if self.exclusivity not in ("binaries", "fix"):
+            raise InstanceError.at(None, "exclusivity", self.exclusivity, "must be binaries or fix")
         if int(self.max_rounds) < 1:
             raise InstanceError.at(None, "max_rounds", self.max_rounds, "must be >= 1")
 
@@ -352,6 +359,9 @@ class _Loop:
     last: _Checked | None = None          # last least-cost plan
     least_violation: _Checked | None = None
     verifying: _Checked | None = None     # AC-converged plan at fixed sites, awaiting the siting MILP
+    directions_fixed: int = 0             # unit-steps whose charge/discharge direction was fixed
+    stationary_prev: bool = False
+    stationary: bool = False              # ended on a stationary plan that keeps unused margin
     converged: bool = False
     infeasible: bool = False
     error: SolveResult | None = None
@@ -390,7 +400,7 @@ def _ac_loop(d: SizingData, opts: SizingOptions, extra_constraints, progress) ->
                 break
             both = np.minimum(chk.plan.p_charge_kw, chk.plan.p_discharge_kw) > 1e-6
             if both.any() and d.exclusivity is not True:
-                d = replace(d, exclusivity=both if d.exclusivity is False else (np.asarray(d.exclusivity) | both))
+                d = _forbid_cycling(d, chk.plan, both, opts, L)
                 continue
             if L.least_violation is None or chk.violation_pu < L.least_violation.violation_pu:
                 L.least_violation = chk
@@ -411,8 +421,7 @@ def _ac_loop(d: SizingData, opts: SizingOptions, extra_constraints, progress) ->
         both = np.minimum(plan.p_charge_kw, plan.p_discharge_kw) > 1e-6
         if both.any() and d.exclusivity is not True:
             # the plan cycled through a unit within a step: binaries there (and where it did before)
-            mask = both if d.exclusivity is False else (np.asarray(d.exclusivity) | both)
-            d = replace(d, exclusivity=mask)
+            d = _forbid_cycling(d, plan, both, opts, L)
             L.log(progress, round=rnd, phase="least cost", objective_usd=res.objective, ac_max_violation_pu=None,
                   ac_margin_left_pu=None, gap=res.gap, solve_s=res.solve_s,
                   note=f"simultaneous charge/discharge in {int(both.sum())} entries; exclusivity binaries added")
@@ -439,7 +448,12 @@ def _ac_loop(d: SizingData, opts: SizingOptions, extra_constraints, progress) ->
         if chk.violation_pu <= tol and (L.best is None or plan.cost_usd < L.best.plan.cost_usd):
             L.best = chk
         free = not d.instance.candidates.fixed
-        if chk.violation_pu <= tol and chk.margin_pu <= tol:
+        stationary = change is not None and change <= 1e-9 and chk.violation_pu <= tol and L.stationary_prev
+        L.stationary_prev = change is not None and change <= 1e-9 and chk.violation_pu <= tol
+        if (chk.violation_pu <= tol and chk.margin_pu <= tol) or stationary:
+            # ``stationary``: the same plan three rounds running; more rounds cannot use the margin
+            # left (reported below: the status is then feasible, not optimal)
+            L.stationary = stationary and chk.margin_pu > tol
             if free and d.fixed_sites is not None:    # refined with the sites fixed: check them with a MILP
                 L.verifying = chk
                 d = replace(_next_round(d, rows, chk), fixed_sites=None)
@@ -450,6 +464,18 @@ def _ac_loop(d: SizingData, opts: SizingOptions, extra_constraints, progress) ->
         if free:                                       # refine the continuous sizes as LPs at these sites
             d = replace(d, fixed_sites=plan.sites.copy())
     return L
+
+
+def _forbid_cycling(d: SizingData, plan: SizingPlan, both: np.ndarray, opts: SizingOptions, L) -> SizingData:
+    """Where a plan charged and discharged one unit in the same step: exclusivity binaries
+    (``opts.exclusivity == "binaries"``, exact) or the direction the plan leaned to fixed
+    (``"fix"``: an LP, a restriction, so the result is never called optimal)."""
+    if opts.exclusivity == "fix":
+        direction = np.zeros(both.shape, dtype=np.int8) if d.direction is None else d.direction.copy()
+        direction[both] = np.where(plan.p_charge_kw[both] >= plan.p_discharge_kw[both], 1, -1)
+        L.directions_fixed += int(both.sum())
+        return replace(d, direction=direction)
+    return replace(d, exclusivity=both if d.exclusivity is False else (np.asarray(d.exclusivity) | both))
 
 
 def _gap_tol(opts: SizingOptions) -> float:
@@ -482,7 +508,7 @@ def _least_violation_loop(d: SizingData, opts: SizingOptions, extra_constraints,
             break
         both = np.minimum(chk.plan.p_charge_kw, chk.plan.p_discharge_kw) > 1e-6
         if both.any() and d.exclusivity is not True:   # no cycling through a unit to burn energy
-            d = replace(d, exclusivity=both if d.exclusivity is False else (np.asarray(d.exclusivity) | both))
+            d = _forbid_cycling(d, chk.plan, both, opts, L)
             continue
         L.log(progress, round=rnd, phase="least violation", objective_usd=chk.plan.cost_usd,
               ac_max_violation_pu=chk.violation_pu, ac_margin_left_pu=None, gap=res.gap, solve_s=res.solve_s)
@@ -552,6 +578,14 @@ def _solve_milp(inst: Instance, opts: SizingOptions, extra_constraints, progress
         chk = L.last if L.converged else L.best
         status = chk.solve.status if not opts.least_violation else Status.FEASIBLE
         msg = ""
+        if L.stationary and status == Status.OPTIMAL:
+            status = Status.FEASIBLE
+            msg = (f"the plan is stationary but keeps {chk.margin_pu:.1e} p.u. of unused AC margin on a binding band "
+                   "row: not proven optimal")
+        if L.directions_fixed and status == Status.OPTIMAL:
+            status = Status.FEASIBLE
+            msg = (f"charge/discharge direction fixed at {L.directions_fixed} unit-steps where a plan cycled through "
+                   "a unit (exclusivity='fix'): a restriction, not proven optimal")
         if not L.converged:
             status = Status.FEASIBLE
             msg = (f"AC refinement stopped after {opts.max_rounds} rounds; the cheapest plan that holds the band "

@@ -61,10 +61,11 @@ class YearOptions:
     critical_per_round : int
         Critical days added per round (the most violated first).
     sizing : SizingOptions
-        Options of each sizing and of each day's dispatch in the replay. The default gives HiGHS
-        60 s per MILP: where over-voltage binds, the plans cycle through a unit to burn PV energy
-        and the charge/discharge binaries that forbid it make the MILP slow; a round stopped by
-        the limit is reported ``feasible`` with its gap, never ``optimal``.
+        Options of each sizing and of each day's dispatch in the replay. Where over-voltage binds,
+        relaxed plans cycle through a unit to burn PV energy; the binaries that forbid it make the
+        multi-day MILP very slow, so the default fixes the direction each such unit-step leaned to
+        (``exclusivity="fix"``, an LP; the result is then ``feasible``, not ``optimal``) and gives
+        HiGHS 60 s per MILP.
     backend, workers : str, int
         :func:`slopt.parallel.run_many` backend for the replay (``serial``, ``processes``, ``dask``).
     """
@@ -73,7 +74,7 @@ class YearOptions:
     max_rounds: int = 6
     critical_per_round: int = 4
     sizing: SizingOptions = field(default_factory=lambda: SizingOptions(
-        solver=SolveOptions(mip_rel_gap=1e-3, time_limit_s=60.0)))
+        solver=SolveOptions(mip_rel_gap=1e-3, time_limit_s=60.0), exclusivity="fix"))
     backend: str = "serial"
     workers: int = 1
 

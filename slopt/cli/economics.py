@@ -64,7 +64,9 @@ def _load_plan(source: Path, instance: Optional[Path], console):
     from slopt.sizing import solve_sizing
 
     inst = load_instance(source)
-    with console.status(f"solving {escape(inst.name)} (sizing MILP) ..."):
+    from slopt.cli.common import progress
+
+    with progress(console, f"economics: sizing {inst.name} (MILP)"):
         res = solve_sizing(inst)
     if res.objective_usd is None:
         err = InfeasibleError if str(res.status) == "infeasible" else SolverError
@@ -207,7 +209,9 @@ def economics(
         from slopt.economics.eaas import compare_eaas
 
         usable = sum(t.e_kwh * t.tech.soh * (t.tech.soc_max - t.tech.soc_min) for t in plan.techs)
-        with console.status("EaaS schedules (HiGHS) ..."):
+        from slopt.cli.common import progress
+
+        with progress(console, "economics: EaaS schedules (HiGHS)"):
             cmp = compare_eaas(price_set, usable, plan.p_kw)
     _print(console, plan, ev, risk, cmp, priced)
     from slopt.io.results import check_output_dir, safe_name, staged_output

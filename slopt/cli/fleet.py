@@ -70,16 +70,20 @@ def assign(
     opts = _assign_options(spec, pack)
     service = float(spec.get("service_years", 5.0))
     console = _console()
-    with console.status(f"twin and per-battery MILP for {n:,} batteries ..."):
-        from slopt.battery.twin import simulate_twin
+    import time
 
-        import time
+    from slopt.battery.twin import simulate_twin
+    from slopt.cli.common import progress
 
+    with progress(console, f"assign {n:,} batteries", total=3) as bar:
+        bar.update("digital twin: every battery in every application", completed=0)
         t0 = time.perf_counter()
         twin = simulate_twin(fleet, list(apps.values()), years=opts.years)
         twin_s = time.perf_counter() - t0
+        bar.update(f"twin done in {twin_s:.1f} s; per-battery assignment (prices, MILP)", completed=1)
         res = run_assign(fleet, apps, twin=twin, options=opts)
         res.extra["cli_twin_s"] = twin_s
+        bar.update(f"assignment done, gap {100 * (res.gap or 0.0):.3f} %; static baseline", completed=2)
         base = static_baseline(fleet, apps, twin=twin, options=opts)
     _print_assignment(console, name, n, res, base, service)
     from slopt.io.results import staged_output

@@ -61,6 +61,7 @@ class SizingData:
     dt_h: float
     objective: str = "capex"      # "capex" (Eq. 2) or "annualised"
     exclusivity: object = False   # binaries forbidding simultaneous charge and discharge: all steps (True) or a (C, K, T) mask
+    direction: np.ndarray | None = None  # (C, K, T) int8: +1 charge only, -1 discharge only, 0 free
     fixed_initial_soc: bool = False  # True: the day starts (and ends) at soc_initial; False: free cyclic start
     fixed_sites: np.ndarray | None = None  # free siting: 0/1 per candidate to fix the siting binaries
     elastic: bool = False         # band rows get slacks and the objective is the least violation
@@ -238,7 +239,14 @@ def add_charge_discharge_exclusivity(m, d: SizingData) -> None:
     the site, technology and step entries that need it. The AC loop adds the entries where a
     relaxed plan charged and discharged at once (cycling through a unit wastes energy, which a
     plan fighting over-voltage would otherwise use), so the MILP carries few of these binaries.
+    ``d.direction`` instead fixes the direction of such entries (the ``"fix"`` option of
+    :class:`slopt.sizing.SizingOptions`): an LP, a restriction of the problem.
     """
+    if d.direction is not None:                     # directions fixed where a relaxed plan cycled
+        ids, names = [int(b) for b in d.site_ids], [t.name for t in d.techs]
+        for c, k, t in zip(*np.nonzero(d.direction)):
+            var = m.pdis if d.direction[c, k, t] > 0 else m.pch
+            var[ids[c], names[k], int(t)].fix(0.0)
     mask = d.exclusivity
     if mask is False or mask is None:
         return
