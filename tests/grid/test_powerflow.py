@@ -26,6 +26,11 @@ def to_pandapower(f: Feeder):
             c_nf_per_km=0.0, max_i_ka=1e3,
         )
     pp.create_loads(net, buses, p_mw=np.zeros(f.n_bus), q_mvar=np.zeros(f.n_bus))
+    g = getattr(f, "g_shunt_pu", None)
+    b = getattr(f, "b_shunt_pu", None)
+    if g is not None and (np.any(g) or np.any(b)):     # cable charging, transformer magnetising (SimBench)
+        for i in np.flatnonzero((np.asarray(g) != 0) | (np.asarray(b) != 0)):
+            pp.create_shunt(net, buses[i], p_mw=float(g[i]) * f.base_mva, q_mvar=-float(b[i]) * f.base_mva)
     return net
 
 
