@@ -1,14 +1,14 @@
 """Seed 002 Table 5: DBO-MFAC vs PSO vs GA, and against the exact MILP optimum.
 
-For each feeder (ieee33 = the seed's 35-node, ieee69 = 66-node, ieee141 = 128-node) the sites
+For each feeder (ieee33 = the paper's 35-node, ieee69 = 66-node, ieee141 = 128-node) the sites
 are first chosen by the free-siting MILP (``benchmarks/_instances.py`` instance: 10 weakest
 buses, at most 3 sites); then the MILP with those sites fixed gives the reference optimum, and
-every algorithm sizes storage at the same sites with the bilevel method (seed 002 Algorithm 1:
+every algorithm sizes storage at the same sites with the bilevel method (Yuan et al. Algorithm 1:
 fitness = Eq. 2 cost + penalties from the closed-loop MFAC day on the AC sweep), for N seeds.
 
 Per run: wall time, generations until the best fitness is within 0.1 % of the run's final
 best, final cost, closed-loop max band violation. Per feeder and algorithm: medians, best,
-std over seeds (absolute and relative to the mean, the seed's "Std. Dev." looks relative),
+std over seeds (absolute and relative to the mean, the paper's "Std. Dev." looks relative),
 band-feasible runs, gap of the best and median cost to the MILP optimum.
 
     python benchmarks/algorithms.py [--seeds 30] [--gens 50] [--pop 30] [--backend processes]
@@ -41,7 +41,7 @@ from slopt.sizing import HeuristicOptions, SizingOptions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = (ROOT / "benchmarks" / "results" if os.environ.get("SLOPT_BENCH_UPDATE") == "1" else ROOT / "bench-out")
-# seed 002 Table 5 (time as printed, in the column headed "min" although the text says s)
+# Yuan et al. Table 5 (time as printed, in the column headed "min" although the text says s)
 SEED_TABLE5 = {
     ("ieee33", "dbo"): (12.5, 45, 0.0023), ("ieee33", "pso"): (18.3, 78, 0.0156), ("ieee33", "ga"): (20.1, 85, 0.0189),
     ("ieee69", "dbo"): (25.7, 52, 0.0031), ("ieee69", "pso"): (35.2, 95, 0.0198), ("ieee69", "ga"): (38.9, 102, 0.0245),

@@ -1,9 +1,9 @@
 """Seed 003 Tables 5-6: static vs adaptive allocation on the same footing, at 120, 10,000 and 100,000 modules.
 
-For ``generate_fleet(n, seed=0)`` and two market settings -- no limits (the seed's setting:
+For ``generate_fleet(n, seed=0)`` and two market settings -- no limits (the paper's setting:
 every battery may take its best route) and the default demands scaled by n/120 -- this runs:
 
-- **static**: seed 003 §5a, SOH >= 0.7 to grid storage, the rest to residential backup, with
+- **static**: Kumar et al. §5a, SOH >= 0.7 to grid storage, the rest to residential backup, with
   the same demands (a full rule overflows to the next one, then to recycling);
 - **adaptive**: ``slopt.assign`` (twin + per-battery MILP, value objective), no pack rule
   (the static rule has none either);
@@ -141,14 +141,14 @@ def run_size(n: int) -> list:
 
 
 def markdown(df: pd.DataFrame) -> str:
-    lines = ["# Static vs adaptive allocation (seed 003 Tables 5-6)", "",
+    lines = ["# Static vs adaptive allocation (Kumar et al. Tables 5-6)", "",
              "Produced by `benchmarks/allocation.py` (`generate_fleet(n, seed=0)`, twin horizon 10 years). "
              f"Correct = on a route whose requirements the battery meets for the {SERVICE_YEARS:g}-year service "
              "period in the twin (recycling is always a valid route); lifespan = mean twin life of every battery "
              "placed in an application, misallocated ones at their life there (0 if unfit or thermally unsafe). "
              "Both methods get the same demands.", "",
              "| batteries | market | method | correct % | misallocated % | mean lifespan y | mean RTE | utilisation % "
-             "| value $ | correct % at 3 / 8 y | seed 003: correct / misalloc %, lifespan y |",
+             "| value $ | correct % at 3 / 8 y | Kumar et al.: correct / misalloc %, lifespan y |",
              "|---:|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for _, r in df.iterrows():
         key = r["method"] if r["method"] in SEED_T5 else None
@@ -173,14 +173,14 @@ def markdown(df: pd.DataFrame) -> str:
 
 
 def notes(df: pd.DataFrame) -> str:
-    """Why our numbers differ from seed 003's 68/96 % and 4.8/6.9 years (figures from this run)."""
+    """Why our numbers differ from Kumar et al.'s 68/96 % and 4.8/6.9 years (figures from this run)."""
     def g(method, key, n=120, setting="no market limits"):
         row = df[(df["batteries"] == n) & (df["setting"] == setting) & (df["method"] == method)]
         return float(row[key].iloc[0]) if len(row) else float("nan")
 
     st, ad, ad5, life = "static", "adaptive", "adaptive, 5-year service", "adaptive, lifespan objective"
     big = int(df["batteries"].max())
-    return f"""## How these numbers differ from seed 003 (68 / 96 % correct, 4.8 / 6.9 years)
+    return f"""## How these numbers differ from Kumar et al. (68 / 96 % correct, 4.8 / 6.9 years)
 
 **What "correct" means.** Seed 003 does not define correct allocation; it says 32 % of the static
 allocations "did not match their thermal and performance characteristics". Here a route is correct
@@ -197,7 +197,7 @@ Grid time shift runs at 0.125 C, 25 °C, one cycle a day, minimum SOH 0.6. Resid
 24 cycles a year, minimum SOH 0.4. The twin finds almost every module fit for five years in these
 duties, and none overheats at these C-rates. The misallocated ones are modules with SOH >= 0.7,
 mostly accelerated agers, that reach their ageing knee within five years in grid storage. To get
-the seed's 32 %, a twin would have to overstress a third of the population in grid and backup
+the paper's 32 %, a twin would have to overstress a third of the population in grid and backup
 duty; ours does not (`docs/twin.md`). Measured against the twin's most valuable route instead, the
 static rule would score {g(st, "on_best_route_pct"):.1f} %. That is a measure of lost value, not of
 misallocation.
@@ -210,11 +210,11 @@ EV-charging buffer, the cold microgrid). That beats ten years of backup in value
 counts it as a misallocation. With `min_service_years = 5` no module is misallocated, and the value
 drops by {100 * (1 - g(ad5, "value_usd") / g(ad, "value_usd")):.1f} % (${g(ad5, "value_usd"):,.0f}
 vs ${g(ad, "value_usd"):,.0f}). At a 3-year service the value-only plan scores
-{g(ad, "correct_3y_pct"):.1f} %, close to the seed's 96 %. Both adaptive plans are worth about
+{g(ad, "correct_3y_pct"):.1f} %, close to the paper's 96 %. Both adaptive plans are worth about
 twice the static one (${g(st, "value_usd"):,.0f}).
 
 **Lifespan: static {g(st, "mean_years"):.2f} years against adaptive {g(ad, "mean_years"):.2f}, the
-reverse of the seed's 4.8 -> 6.9.** Misallocated modules are counted here, at their twin life in
+reverse of the paper's 4.8 -> 6.9.** Misallocated modules are counted here, at their twin life in
 the application (0 if unfit or thermally unsafe, else until the knee).
 - The static destinations are the long-lived duties of our twin. Most modules in backup reach the
   10-year horizon, which caps every life.
@@ -224,7 +224,7 @@ the application (0 if unfit or thermally unsafe, else until the knee).
   adaptive plan reaches {g(life, "mean_years"):.2f} years, but it is worth only
   ${g(life, "value_usd"):,.0f}. The seed optimises remaining life, degradation and cost together,
   which would sit between these plans.
-- The seed's absolute levels (4.8 and 6.9 years, its Table 4 gives 3.8-7.5 years) are shorter than
+- The paper's absolute levels (4.8 and 6.9 years, its Table 4 gives 3.8-7.5 years) are shorter than
   our twin's lives on these duties, which are calibrated against BLAST-Lite (`docs/twin.md`).
 
 **With market limits (demands x n/120), both on the same demands.**

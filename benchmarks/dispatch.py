@@ -1,9 +1,9 @@
 """Seed 002 Tables 3 and 4 and Figs 7-8: dispatch among the node-30 battery groups.
 
 Table 4: every strategy (priority = Eq. 9, CPD, SOHD, MPCD, Eq. 10 optimal) on the base request
-(the bus-30 storage power of the ieee33 sizing plan, scaled to the seed's 186 kWh system), with
+(the bus-30 storage power of the ieee33 sizing plan, scaled to the paper's 186 kWh system), with
 the voltage RMSE on the ieee33 feeder. Table 3: the priority strategy over the four load
-scenarios of ``instances/node30-groups.toml``. Writes CSV + markdown beside the seed's numbers
+scenarios of ``instances/node30-groups.toml``. Writes CSV + markdown beside the paper's numbers
 and the PNGs of SOC per group (Fig. 7) and energy per group (Fig. 8).
 
     python benchmarks/dispatch.py [--strategies priority,proportional,soh,mpc,optimal] [--repeats 3]
@@ -115,12 +115,12 @@ def main() -> None:
               "  Our priority rule follows the stated intent of Eq. 9 (healthy packs first, SOC balanced), which",
               "  fills G1-G4 first but needs G5-G9 whenever the request exceeds what G1-G4 can take.",
               "- The health-priority rule lowers the SOH loss rate below CPD and SOHD on the base request, but by",
-              "  a few per cent, not the seed's 43 % versus CPD; with our cycle-life model (Eq. 7, Woehler,",
+              "  a few per cent, not the paper's 43 % versus CPD; with our cycle-life model (Eq. 7, Woehler,",
               "  rainflow) the differences between strategies are small on a single day. The Eq. 10 optimum",
               "  (and MPC, which balances the cumulative wear) gives the lowest loss, below the priority rule:",
-              "  the seed's ranking (proposed < MPCD) is not reproduced.",
+              "  the paper's ranking (proposed < MPCD) is not reproduced.",
               "- The deviation and voltage RMSE are equal for the three numpy strategies: they all deliver the",
-              "  request whenever the groups can (the deviation is the unserved part); the seed's values are",
+              "  request whenever the groups can (the deviation is the unserved part); the paper's values are",
               "  not reproducible from its text.",
               "- System efficiency is 88 % (our 0.95/0.93 one-way efficiencies); the seed reports 94-96 %.",
               "- The scenario peaks are mapped onto the 107 kW system by our rule (docs/dispatch.md); medium,",

@@ -7,7 +7,7 @@
 3. Table 4 in numbers for the plan, beside the review's marks; the per-party NPVs and the fee
    bands with the default price set; the degradation test of the review's risk claim.
 4. What it takes for a fee band to open: balance-of-system, PCS and new-pack costs scaled down
-   (1, 0.25, 0.1 of the instance's seed 002 Table 1 values) and the Eq. 7a fade slowed
+   (1, 0.25, 0.1 of the instance's Yuan et al. Table 1 values) and the Eq. 7a fade slowed
    (``aging.rate_mult`` 1, 0.25, 0.1).
 
     python benchmarks/economics.py [--repeats 5] [--seed 0]
