@@ -68,6 +68,8 @@ class YearOptions:
         HiGHS 60 s per MILP.
     backend, workers : str, int
         :func:`slopt.parallel.run_many` backend for the replay (``serial``, ``processes``, ``dask``).
+    replay_bar : bool
+        Show a progress bar over the replayed days (``slopt solve`` on a terminal).
     """
 
     typical_days: int = 10
@@ -77,6 +79,7 @@ class YearOptions:
         solver=SolveOptions(mip_rel_gap=1e-3, time_limit_s=60.0), exclusivity="fix"))
     backend: str = "serial"
     workers: int = 1
+    replay_bar: bool = False
 
     def __post_init__(self):
         if not 1 <= int(self.typical_days) <= 60:
@@ -370,7 +373,7 @@ def plan_year(inst: Instance, options: YearOptions | None = None, progress=None)
             break
         bus, _, _, techs, _ = _built(inst, res.sizing)
         spd = inst.bus_profiles.steps_per_day
-        rep = replay_year(inst, res.sizing, opts, base_vm, progress=None,
+        rep = replay_year(inst, res.sizing, opts, base_vm, progress=opts.replay_bar,
                           modelled=_modelled_dispatch(res, days["day"].to_numpy(), bus, techs, spd))
         timings["replay_s"] += rep.replay_s
         timings["year_ac_s"] += rep.ac_s

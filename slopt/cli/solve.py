@@ -242,8 +242,9 @@ def _solve_year(inst, instance, opts, out_dir, plots, fmt, console):
     from slopt.report import write_year_result
     from slopt.year import YearOptions, plan_year
 
-    yopts = YearOptions()
-    yopts = replace(yopts, sizing=replace(opts, solver=replace(opts.solver, time_limit_s=opts.solver.time_limit_s or 60.0)))
+    yopts = YearOptions(replay_bar=console.is_terminal)
+    yopts = replace(yopts, sizing=replace(opts, solver=replace(opts.solver, time_limit_s=opts.solver.time_limit_s or 60.0),
+                                          exclusivity="fix"))
     with progress(console, f"year {inst.name}") as bar:
         def report(stage, info):
             if stage == "days":
