@@ -5,6 +5,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+try:  # property tests: reproducible in CI (derandomized), a fixed budget everywhere
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("ci", derandomize=True, deadline=None, max_examples=100,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("ci")
+except ImportError:  # pragma: no cover - hypothesis is in the test extra
+    pass
+
 from slopt.battery.cost import NEW_DEFAULT, RETIRED_DEFAULT
 from slopt.grid.feeder import Feeder
 from slopt.io.instance import Candidates, Instance
