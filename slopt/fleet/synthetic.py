@@ -10,7 +10,6 @@ open-circuit voltage :meth:`slopt.battery.chemistry.Chemistry.ocv`, the RC branc
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np

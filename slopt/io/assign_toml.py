@@ -192,6 +192,8 @@ def check_assignment_options(options) -> None:
         raise ArgumentError(f"options must be an AssignmentOptions, got {type(options).__name__}")
     where = "AssignmentOptions"
     for k in ("repurpose_usd_per_kwh", "remanufacture_usd_per_kwh", "recycle_usd_per_kwh"):
+        if k == "recycle_usd_per_kwh" and options.recycle_usd_per_kwh is None:
+            continue                                  # per chemistry (slopt.battery.chemistry)
         B.check_range(getattr(options, k), 0.0, B.MAX_USD_PER_KWH, None, f"{where}.{k}")
     B.check_range(options.years, B.MIN_LIFETIME_YEARS, B.MAX_YEARS, None, f"{where}.years")
     B.check_range(options.min_service_years, 0.0, B.MAX_YEARS, None, f"{where}.min_service_years")
