@@ -356,6 +356,34 @@ def _validate(table: pd.DataFrame, source, required=FLEET_COLUMNS[:-1]) -> pd.Da
 
     Columns in ``required`` must be present (``battery_id`` always); the other standard
     columns are checked when present."""
+    t = _check_frame(table, source, required)
+    rows = _Rows(source, len(t))
+    out = {"battery_id": _ids(t, rows)}
+    if "chemistry" in t.columns:
+        out["chemistry"] = _chemistry(t, rows)
+    num, text_of = _numbers(t, rows)
+    _check_bounds(num, text_of, rows)
+    out.update(num)
+    out["accelerated"] = _accelerated(t, rows)
+    clean = pd.DataFrame({c: out[c] for c in FLEET_COLUMNS if c in out})
+    for c in (c for c in t.columns if c not in FLEET_COLUMNS):
+        clean[c] = t[c].to_numpy()
+    return clean
+
+
+class _Rows:
+    """One-line errors ``fleet.csv: row N, column = value: reason`` (rows 1-based)."""
+
+    def __init__(self, source, n: int):
+        self.source = source if source is not None else "fleet"
+        self.rows = np.arange(1, n + 1)
+
+    def fail(self, i: int, column: str, value, reason: str):
+        raise InstanceError.at(self.source, f"row {self.rows[i]}, {column}", value, reason)
+
+
+def _check_frame(table, source, required) -> pd.DataFrame:
+    """The table itself: a DataFrame, no duplicate or missing column, some rows within the limit."""
     where = source if source is not None else "fleet"
     if not isinstance(table, pd.DataFrame):
         raise ArgumentError(f"{where}: fleet table must be a pandas DataFrame, got {type(table).__name__}")
@@ -370,36 +398,38 @@ def _validate(table: pd.DataFrame, source, required=FLEET_COLUMNS[:-1]) -> pd.Da
     if len(table) == 0:
         raise InstanceError(f"{where}: no data rows")
     check_limit("batteries", len(table), "fleet rows", source=where)
-    t = table.reset_index(drop=True)
-    rows = np.arange(1, len(t) + 1)
+    return table.reset_index(drop=True)
 
-    def fail(i: int, column: str, value, reason: str):
-        raise InstanceError.at(source if source is not None else "fleet", f"row {rows[i]}, {column}", value, reason)
 
-    out = {}
-    # ids
+def _ids(t: pd.DataFrame, rows: _Rows) -> np.ndarray:
+    """Non-empty, unique battery ids (stripped text)."""
     ids = t["battery_id"]
     ids_s = _text(ids)
     empty = np.flatnonzero(ids_s.to_numpy() == "")
     if empty.size:
-        fail(empty[0], "battery_id", ids.iloc[empty[0]], "must be a non-empty id")
+        rows.fail(empty[0], "battery_id", ids.iloc[empty[0]], "must be a non-empty id")
     dup_mask = ids_s.duplicated(keep="first").to_numpy()
     if dup_mask.any():
         i = int(np.flatnonzero(dup_mask)[0])
         first = int(np.flatnonzero((ids_s == ids_s.iloc[i]).to_numpy())[0])
-        fail(i, "battery_id", ids_s.iloc[i], f"duplicate of row {rows[first]}")
-    out["battery_id"] = ids_s.astype(object).to_numpy()
-    # chemistry
-    if "chemistry" in t.columns:
-        known = chemistry_names()
-        chem = t["chemistry"]
-        if not chem.isin(known).all():  # normalise only when needed (case, spaces)
-            chem = _text(chem).str.upper().map({k.upper(): k for k in known}).fillna(_text(chem))
-        bad = np.flatnonzero(~chem.isin(known).to_numpy())
-        if bad.size:
-            fail(bad[0], "chemistry", t["chemistry"].iloc[bad[0]], f"must be one of {', '.join(known)}")
-        out["chemistry"] = chem.astype(object).to_numpy()
-    # numbers
+        rows.fail(i, "battery_id", ids_s.iloc[i], f"duplicate of row {rows.rows[first]}")
+    return ids_s.astype(object).to_numpy()
+
+
+def _chemistry(t: pd.DataFrame, rows: _Rows) -> np.ndarray:
+    """Chemistry names of :data:`slopt.battery.chemistry.CHEMISTRIES` (case and spaces normalised)."""
+    known = chemistry_names()
+    chem = t["chemistry"]
+    if not chem.isin(known).all():  # normalise only when needed (case, spaces)
+        chem = _text(chem).str.upper().map({k.upper(): k for k in known}).fillna(_text(chem))
+    bad = np.flatnonzero(~chem.isin(known).to_numpy())
+    if bad.size:
+        rows.fail(bad[0], "chemistry", t["chemistry"].iloc[bad[0]], f"must be one of {', '.join(known)}")
+    return chem.astype(object).to_numpy()
+
+
+def _numbers(t: pd.DataFrame, rows: _Rows) -> tuple[dict, dict]:
+    """The numeric columns as finite floats, and the text of those read from CSV (for messages)."""
     num, text_of = {}, {}
     for c in (c for c in _NUMERIC if c in t.columns):
         col = t[c]
@@ -409,7 +439,7 @@ def _validate(table: pd.DataFrame, source, required=FLEET_COLUMNS[:-1]) -> pd.Da
             not_num = np.flatnonzero(np.isnan(vals) & ~text.str.lower().isin(["nan"]).to_numpy())
             if not_num.size:
                 i = not_num[0]
-                fail(i, c, text.iloc[i], "must be a number" if text.iloc[i] else "missing value")
+                rows.fail(i, c, text.iloc[i], "must be a number" if text.iloc[i] else "missing value")
             text_of[c] = text.to_numpy()
         else:
             try:
@@ -419,8 +449,13 @@ def _validate(table: pd.DataFrame, source, required=FLEET_COLUMNS[:-1]) -> pd.Da
         nonfinite = np.flatnonzero(~np.isfinite(vals))
         if nonfinite.size:
             i = nonfinite[0]
-            fail(i, c, text_of[c][i] if c in text_of else _Verbatim(f"{vals[i]:g}"), "must be a finite number")
+            rows.fail(i, c, text_of[c][i] if c in text_of else _Verbatim(f"{vals[i]:g}"), "must be a finite number")
         num[c] = vals
+    return num, text_of
+
+
+def _check_bounds(num: dict, text_of: dict, rows: _Rows) -> None:
+    """Ranges of the numeric columns (see :func:`validate_fleet_table`)."""
 
     def shown(c: str, i: int):
         """The value as written in the file (CSV) or formatted (DataFrame)."""
@@ -436,7 +471,7 @@ def _validate(table: pd.DataFrame, source, required=FLEET_COLUMNS[:-1]) -> pd.Da
             hint = ""
             if c == "soh" and 5 < v <= 100:
                 hint = " (give SOH as a fraction, e.g. 0.78, not %)"
-            fail(i, c, shown(c, i), reason + hint)
+            rows.fail(i, c, shown(c, i), reason + hint)
 
     check("nominal_kwh", lambda v: v > 0, "must be > 0")
     check("soh", lambda v: (v > 0) & (v <= 1), "must be in (0, 1]")
@@ -451,28 +486,22 @@ def _validate(table: pd.DataFrame, source, required=FLEET_COLUMNS[:-1]) -> pd.Da
     bad = np.flatnonzero(num["t_max_c"] < num["t_min_c"]) if both else np.zeros(0, int)
     if bad.size:
         i = bad[0]
-        fail(i, "t_max_c", shown("t_max_c", i), f"must be >= t_min_c ({shown('t_min_c', i)})")
-    out.update(num)
-    # accelerated flag
-    if "accelerated" in t.columns:
-        col = t["accelerated"]
-        if col.dtype == bool:
-            acc = col.to_numpy(dtype=bool)
-        else:
-            text = _text(col).str.lower()
-            tru, fal = text.isin(_TRUE).to_numpy(), text.isin(_FALSE).to_numpy()
-            bad = np.flatnonzero(~(tru | fal))
-            if bad.size:
-                fail(bad[0], "accelerated", col.iloc[bad[0]], "must be true or false")
-            acc = tru
-    else:
-        acc = np.zeros(len(t), dtype=bool)
-    out["accelerated"] = acc
-    clean = pd.DataFrame({c: out[c] for c in FLEET_COLUMNS if c in out})
-    extra = [c for c in t.columns if c not in FLEET_COLUMNS]
-    for c in extra:
-        clean[c] = t[c].to_numpy()
-    return clean
+        rows.fail(i, "t_max_c", shown("t_max_c", i), f"must be >= t_min_c ({shown('t_min_c', i)})")
+
+
+def _accelerated(t: pd.DataFrame, rows: _Rows) -> np.ndarray:
+    """The accelerated-ager flag (true/false words; false when the column is absent)."""
+    if "accelerated" not in t.columns:
+        return np.zeros(len(t), dtype=bool)
+    col = t["accelerated"]
+    if col.dtype == bool:
+        return col.to_numpy(dtype=bool)
+    text = _text(col).str.lower()
+    tru, fal = text.isin(_TRUE).to_numpy(), text.isin(_FALSE).to_numpy()
+    bad = np.flatnonzero(~(tru | fal))
+    if bad.size:
+        rows.fail(bad[0], "accelerated", col.iloc[bad[0]], "must be true or false")
+    return tru
 
 
 def _text(col: pd.Series) -> pd.Series:
