@@ -66,13 +66,39 @@ def bench(n: int, threads: int, repeats: int, seed: int) -> dict:
 
 
 def load_baseline(rev: str) -> types.ModuleType:
-    """``slopt/battery/twin.py`` as of git revision ``rev``, imported as a separate module."""
-    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:slopt/battery/twin.py"], capture_output=True,
-                         text=True, check=True).stdout
+    """The twin of git revision ``rev``: the module ``slopt/battery/twin.py`` of a revision before the
+    re-cut into a package, else the whole ``slopt`` tree of ``rev`` imported apart (its modules are
+    swapped out of ``sys.modules`` again, so the current package is untouched)."""
+    try:
+        src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:slopt/battery/twin.py"], capture_output=True,
+                             text=True, check=True).stdout
+    except subprocess.CalledProcessError:
+        return _load_package_twin(rev)
     mod = types.ModuleType("twin_baseline")
     sys.modules[mod.__name__] = mod
     exec(compile(src, f"{rev}:slopt/battery/twin.py", "exec"), mod.__dict__)
     return mod
+
+
+def _load_package_twin(rev: str) -> types.ModuleType:
+    import importlib
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="twin_baseline_")
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "slopt"], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+    mine = lambda k: k == "slopt" or k.startswith("slopt.")
+    saved = {k: v for k, v in sys.modules.items() if mine(k)}
+    for k in saved:
+        del sys.modules[k]
+    sys.path.insert(0, tmp)
+    try:
+        return importlib.import_module("slopt.battery.twin")
+    finally:
+        sys.path.remove(tmp)
+        for k in [k for k in sys.modules if mine(k)]:
+            del sys.modules[k]
+        sys.modules.update(saved)
 
 
 def bench_baseline(n: int, repeats: int, seed: int, base: types.ModuleType, rev: str) -> dict:

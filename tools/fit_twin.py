@@ -3,7 +3,7 @@
 The reference holds BLAST-Lite's remaining capacity of fresh cells on 206 duties per chemistry
 (``tools/blast_reference.py``). This script fits, per chemistry and with
 ``scipy.optimize.least_squares`` (trust-region reflective, bounds), the ageing parameters of
-:class:`slopt.battery.twin.ChemistryParams` on a **calibration subset** and reports the error on
+:class:`slopt.battery.chemistry.Chemistry` on a **calibration subset** and reports the error on
 the **held-out** rest, which is the honest figure:
 
 - calibration: grid duties at 10, 20, 30, 40 degC and DoD 0.2, 0.4, 0.6, 0.8, 1.0 (one and two
@@ -23,8 +23,9 @@ Usage::
     python tools/fit_twin.py            # fit from the defaults, print, write nothing
     python tools/fit_twin.py --write    # also write tests/data/blast/fit.json
 
-``slopt.battery.twin.DEFAULT_CHEMISTRY`` holds the values of ``fit.json`` (rounded to 4
-significant digits); ``tests/battery/test_twin.py`` checks that they agree.
+``slopt.battery.chemistry.CHEMISTRIES`` holds the values of ``fit.json`` (rounded to 4
+significant digits); ``tests/battery/test_twin.py`` checks that they agree. ``--only X --write``
+refits chemistry X alone and keeps the other chemistries' entries of ``fit.json``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ from scipy.optimize import least_squares
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from slopt.battery.twin import DEFAULT_CHEMISTRY, REFERENCE_YEARS, compare_reference  # noqa: E402
+from slopt.battery.chemistry import CHEMISTRIES  # noqa: E402
+from slopt.battery.twin import REFERENCE_YEARS, compare_reference  # noqa: E402
 from slopt.fleet.applications import APPLICATIONS  # noqa: E402
 
 REFERENCE = ROOT / "tests" / "data" / "blast" / "reference.csv"
@@ -75,6 +77,11 @@ START = {
         k_cal=1.23e-3, ea_cal_j_per_mol=59.0e3, p_cal=0.357, k_cyc=3.66e-5, p_cyc=0.778,
         dod_share=0.91, dod_beta=3.67, dod_exp=2.0, ea_cyc_j_per_mol=60.6e3, plating_share=0.0,
         ea_plating_j_per_mol=30.0e3, knee_efc=9500.0, knee_cold_slope=0.01275),
+    "NCA": dict(  # Nca_Gr_Panasonic3Ah_Battery: kcal = A exp(B/T) exp(C soc/T) t^0.512 (C/T: soc_lin_per_pu,
+                  # fixed), kcyc = (qA + qB Crate + qC D)(exp(qD/T) + exp(-qE/T)) EFC^0.699 (no temperature effect)
+        k_cal=1.859e-3, ea_cal_j_per_mol=27.8e3, p_cal=0.512, k_cyc=1.173e-5, p_cyc=0.699,
+        dod_share=1.0, dod_beta=4.77, dod_exp=0.3, rate_coef=0.0, ea_cyc_j_per_mol=0.0, plating_share=0.0,
+        ea_plating_j_per_mol=10.0e3),
 }
 """Starting point of the fit (analytic values from BLAST-Lite's model equations)."""
 KNEE_SPACE = [("knee_efc", 1e3, 3e4, False), ("knee_cold_slope", 0.0, 0.05, False)]
@@ -94,9 +101,15 @@ def is_calibration(table: pd.DataFrame) -> np.ndarray:
     return grid | storage
 
 
+KNEE_FITTED = ("NMC",)
+"""Chemistries whose BLAST-Lite model has a knee (the Kokam NMC cell's loss-of-active-material onset)."""
+RATE_FITTED = ("LFP",)
+"""Chemistries whose BLAST-Lite model has a C-rate term (the NCA model's is negligible, 4.7e-11)."""
+
+
 def _space(chem: str):
-    """LFP: BLAST-Lite's LFP model has a rate term and no knee; the Kokam NMC model the reverse."""
-    return SPACE + (KNEE_SPACE if chem == "NMC" else RATE_SPACE)
+    """The fitted parameters: the common ones, plus the knee or the rate term where BLAST-Lite has one."""
+    return SPACE + (KNEE_SPACE if chem in KNEE_FITTED else []) + (RATE_SPACE if chem in RATE_FITTED else [])
 
 
 def _to_x(p, space):
@@ -115,7 +128,7 @@ def residuals(p, table: pd.DataFrame) -> np.ndarray:
     blast = cmp[[f"q_{y}y" for y in range(1, H + 1)]].to_numpy(float)
     mask = np.arange(1, H + 1)[None, :] <= cmp["years_compared"].to_numpy()[:, None]
     r = (twin - blast)[mask]
-    if p.name == "NMC":
+    if p.name in KNEE_FITTED:
         r = np.concatenate([r, KNEE_WEIGHT * cmp["knee_diff_years"].to_numpy(float)])
     return r
 
@@ -163,21 +176,24 @@ def report(params: dict, table: pd.DataFrame) -> pd.DataFrame:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help=f"write {FIT.relative_to(ROOT)}")
-    ap.add_argument("--only", choices=sorted(DEFAULT_CHEMISTRY), nargs="*")
+    ap.add_argument("--only", choices=sorted(CHEMISTRIES), nargs="*")
     ap.add_argument("--report", action="store_true", help="only report the current defaults")
     args = ap.parse_args(argv)
     table = read_reference()
-    chems = args.only or sorted(DEFAULT_CHEMISTRY)
-    params = {c: DEFAULT_CHEMISTRY[c] for c in chems}
+    chems = args.only or sorted(CHEMISTRIES)
+    params = {c: CHEMISTRIES[c] for c in chems}
     if not args.report:
         for c in chems:
-            params[c], _ = fit(c, table, replace(DEFAULT_CHEMISTRY[c], **START[c]))
+            params[c], _ = fit(c, table, replace(CHEMISTRIES[c], **START[c]))
             print({n: getattr(params[c], n) for n, *_ in _space(c)})
     cmp = report(params, table)
     if args.write:
-        out = {c: {n: getattr(params[c], n) for n, *_ in _space(c)} for c in chems}
-        summary = {f"{c}/{s}/{'valid' if v else 'outside'}": round(float(g["max_abs_diff"].max()), 4)
-                   for (c, s, v), g in cmp.groupby(["chemistry", "split", "valid"])}
+        old = json.loads(FIT.read_text()) if FIT.exists() else {"params": {}, "max_abs_diff": {}}
+        out = {c: v for c, v in old["params"].items() if c not in chems}
+        out.update({c: {n: getattr(params[c], n) for n, *_ in _space(c)} for c in chems})
+        summary = {k: v for k, v in old["max_abs_diff"].items() if k.split("/")[0] not in chems}
+        summary.update({f"{c}/{s}/{'valid' if v else 'outside'}": round(float(g["max_abs_diff"].max()), 4)
+                        for (c, s, v), g in cmp.groupby(["chemistry", "split", "valid"])})
         FIT.write_text(json.dumps(dict(
             source="tools/fit_twin.py on tests/data/blast/reference.csv (scipy.optimize.least_squares)",
             calibration=dict(temps_c=list(CAL_TEMPS), dods=list(CAL_DODS), kinds=["grid", "storage"]),

@@ -8,7 +8,9 @@ The pieces, all numpy-vectorised (the only loop is a thin one over battery group
   Since ``489/500 = a1`` and ``2493.27 = 2500 - a2`` (rounded), Eq. 7b is
   ``Num = l_life - l(SOH)`` with ``l(SOH)`` the inverse of Eq. 7a (:func:`cycles_from_soh`) and a
   total life of ``l_life = 2493.27 + a2 = 2500.004`` full cycles (SOH ~ 0.192 there).
-- Woehler law :class:`Woehler`, ``N(D) = N100*D^-k`` full cycles to end of life at depth D.
+- Woehler law :class:`~slopt.battery.chemistry.Woehler`, ``N(D) = N100*D^-k`` full cycles to end
+  of life at depth D; the law of each chemistry is in :data:`slopt.battery.chemistry.CHEMISTRIES`
+  (``Woehler.for_chemistry(name)``).
 - Eq. 7c and 8, :func:`equivalent_full_cycles`: rainflow counting (ASTM E1049-85) of the SOC
   trajectory; each cycle of depth D with count c (0.5 or 1) adds ``c*N100/N(D) = c*D^k``.
 - :func:`calendar_fade`: ``k_ref*exp(-Ea/R*(1/T - 1/T_ref))*sqrt(t)``.
@@ -21,11 +23,13 @@ See ``docs/aging.md`` for the derivations and the choices made outside the seed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import rainflow
+
+from slopt.battery.chemistry import R_J_PER_MOL_K, ZERO_C_K, Woehler
+from slopt.battery.chemistry import check_dod as _check_dod
 
 __all__ = [
     "CycleLifeFit", "DEFAULT_FIT", "Woehler", "R_J_PER_MOL_K",
@@ -34,10 +38,7 @@ __all__ = [
     "calendar_fade_after", "soh_after", "degradation_rate_pct_per_day",
 ]
 
-R_J_PER_MOL_K = 8.314462618
-"""Molar gas constant (J/(mol K))."""
-
-_ZERO_C_K = 273.15
+_ZERO_C_K = ZERO_C_K
 _SOC_TOL_PU = 1e-6
 
 
@@ -185,69 +186,6 @@ def remaining_cycles(soh_pu, fit: CycleLifeFit = DEFAULT_FIT):
 
 
 # --------------------------------------------------------------------------- Woehler law
-
-
-@dataclass(frozen=True)
-class Woehler:
-    """Woehler (power-law) cycle life versus depth of discharge: ``N(D) = N100 * D^-k``.
-
-    Attributes
-    ----------
-    n100_cycles : float
-        Cycles to end of life at 100 % depth of discharge.
-    k : float
-        Woehler exponent (dimensionless, > 0). One cycle of depth D wears ``D^k`` full cycles.
-    name : str
-        Label.
-
-    Notes
-    -----
-    ``Woehler.LFP`` (N100 = 5000, k = 1.2) and ``Woehler.NMC`` (N100 = 2000, k = 1.8) sit inside
-    the typical ranges of DESIGN §8 (LFP 3000-8000 / 1.0-1.5, NMC 1000-3000 / 1.5-2.2); see
-    ``docs/aging.md`` for the rationale.
-    """
-
-    n100_cycles: float
-    k: float
-    name: str = "custom"
-
-    LFP: ClassVar["Woehler"]
-    NMC: ClassVar["Woehler"]
-
-    def __post_init__(self) -> None:
-        if not (np.isfinite(self.n100_cycles) and self.n100_cycles > 0.0):
-            raise ValueError(f"Woehler.n100_cycles must be > 0, got {self.n100_cycles}")
-        if not (np.isfinite(self.k) and self.k > 0.0):
-            raise ValueError(f"Woehler.k must be > 0, got {self.k}")
-
-    def cycles(self, dod_pu):
-        """Cycle life ``N(D)`` at depth ``dod_pu``; see :func:`cycles_at_dod`."""
-        return cycles_at_dod(dod_pu, self.n100_cycles, self.k)
-
-    def full_cycle_equivalent(self, dod_pu):
-        """Full-cycle equivalent of one cycle of depth D: ``N100/N(D) = D^k`` (Eq. 7c)."""
-        d = _check_dod(dod_pu, "Woehler.full_cycle_equivalent")
-        return _as_float(d ** self.k)
-
-    @classmethod
-    def for_chemistry(cls, chemistry: str) -> "Woehler":
-        """Default law for ``"lfp"`` or ``"nmc"`` (case-insensitive)."""
-        table = {"lfp": cls.LFP, "nmc": cls.NMC}
-        try:
-            return table[chemistry.lower()]
-        except KeyError:
-            raise ValueError(f"unknown chemistry {chemistry!r}; expected one of {sorted(table)}") from None
-
-
-Woehler.LFP = Woehler(n100_cycles=5000.0, k=1.2, name="LFP")
-Woehler.NMC = Woehler(n100_cycles=2000.0, k=1.8, name="NMC")
-
-
-def _check_dod(dod_pu, fn: str) -> np.ndarray:
-    d = np.asarray(dod_pu, dtype=float)
-    if not np.all(np.isfinite(d)) or np.any(d < 0.0) or np.any(d > 1.0 + _SOC_TOL_PU):
-        raise ValueError(f"{fn}: depth of discharge must be finite and in [0, 1] pu")
-    return np.minimum(d, 1.0)
 
 
 def cycles_at_dod(dod_pu, n100_cycles: float, k: float):

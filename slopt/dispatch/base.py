@@ -3,7 +3,8 @@
 Arrays have shape ``(..., G)``: any leading batch (candidate solutions, storage units) times
 the battery groups that share one unit's power. The health-aware strategies of seed 002 §4
 (priority Eq. 9, SOH-weighted, MPC, variance-optimal Eq. 10) plug in behind the same
-``allocate(groups, p_request_kw, state)`` signature.
+``allocate(groups, p_request_kw, state)`` signature. :class:`BatteryGroups` and
+:class:`GroupState` are declared in :mod:`slopt.battery.groups` (re-exported here).
 """
 
 from __future__ import annotations
@@ -12,38 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from slopt.battery.groups import BatteryGroups, GroupState
+
 __all__ = ["BatteryGroups", "GroupState", "DispatchContext", "group_power_bounds", "proportional", "step_energy",
            "weighted_split"]
-
-
-@dataclass(frozen=True)
-class BatteryGroups:
-    """Static data of battery groups, arrays broadcastable to ``(..., G)``.
-
-    Attributes
-    ----------
-    e_kwh : nameplate energy; usable energy is ``soh * e_kwh``.
-    p_kw : converter rating (charge and discharge, Eq. 11a).
-    soh : state of health in (0, 1].
-    eta_charge, eta_discharge : one-way efficiencies.
-    soc_min, soc_max : SOC window (Eq. 11b), fractions of usable energy.
-    """
-
-    e_kwh: np.ndarray
-    p_kw: np.ndarray
-    soh: np.ndarray
-    eta_charge: np.ndarray
-    eta_discharge: np.ndarray
-    soc_min: np.ndarray
-    soc_max: np.ndarray
-
-
-@dataclass
-class GroupState:
-    """Dynamic state: stored energy (kWh) per group and the step length (h)."""
-
-    e_stored_kwh: np.ndarray
-    dt_h: float
 
 
 @dataclass

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from slopt.dispatch.base import BatteryGroups, GroupState
+from slopt.battery.groups import GROUP_FIELDS, BatteryGroups, GroupState
 from slopt.dispatch.strategies import Strategy, plan_rule, register_strategy
 from slopt.errors import SolverError
-from slopt.models.dispatch import (DispatchModelOptions, build_dispatch_model, dispatch_data,
+from slopt.models.dispatch import (DispatchModelOptions, build_dispatch_model, dispatch_model_data,
                                    dispatch_solution)
 from slopt.solve import SolveOptions, SolveResult, solve
 
@@ -175,8 +175,7 @@ def _as_options(options) -> OptimalOptions:
 
 
 def _group_arrays(groups: BatteryGroups) -> list[np.ndarray]:
-    names = ("e_kwh", "p_kw", "soh", "eta_charge", "eta_discharge", "soc_min", "soc_max")
-    arrs = np.broadcast_arrays(*(np.atleast_1d(np.asarray(getattr(groups, n), dtype=float)) for n in names))
+    arrs = np.broadcast_arrays(*(np.atleast_1d(np.asarray(getattr(groups, n), dtype=float)) for n in GROUP_FIELDS))
     if arrs[0].ndim != 1:
         raise ValueError(f"optimal dispatch: battery groups must have shape (G,), got {arrs[0].shape}")
     return list(arrs)
@@ -225,7 +224,8 @@ def solve_dispatch(groups: BatteryGroups, p_request_kw, state: GroupState, optio
     else:
         first, members, counts = np.arange(G), np.arange(G), np.ones(G, dtype=int)
     sel = [c[first] for c in cols]
-    d = dispatch_data(*sel, e0[first], p_request_kw, dt_h, life0[first], opts.model, multiplicity=counts)
+    d = dispatch_model_data(BatteryGroups(*sel), e0[first], p_request_kw, dt_h, life0[first], opts.model,
+                            multiplicity=counts)
     m = build_dispatch_model(d, extra_constraints)
     build_s = time.perf_counter() - t0
     with _quiet_round_off():

@@ -24,6 +24,7 @@ import pandas as pd
 
 from slopt.battery.aging import (Woehler, degradation_rate_pct_per_day, equivalent_full_cycles,
                                  remaining_cycles, soh_after)
+from slopt.battery.groups import GROUP_FIELDS
 from slopt.dispatch.base import BatteryGroups, DispatchContext, GroupState, group_power_bounds, step_energy
 from slopt.dispatch.strategies import Strategy, get_strategy
 from slopt.errors import ArgumentError, InstanceError, SolverError
@@ -120,7 +121,7 @@ class DispatchResult:
 def _groups_1d(groups: BatteryGroups) -> BatteryGroups:
     require(groups, BatteryGroups, "simulate_dispatch", "groups", "e.g. from groups_from_instance(instance)")
     arrays = {k: as_float_array(getattr(groups, k), "simulate_dispatch", f"groups.{k}")
-              for k in BatteryGroups.__dataclass_fields__}
+              for k in GROUP_FIELDS}
     try:
         shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
     except ValueError:
@@ -163,8 +164,7 @@ def groups_from_instance(instance) -> tuple[BatteryGroups, dict]:
     if d is None:
         raise InstanceError.at(getattr(instance, "path", None), "dispatch", MISSING,
                                "the instance has no [dispatch] section (battery groups and request)")
-    g = BatteryGroups(e_kwh=d.e_kwh.copy(), p_kw=d.p_kw.copy(), soh=d.soh.copy(), eta_charge=d.eta_charge.copy(),
-                      eta_discharge=d.eta_discharge.copy(), soc_min=d.soc_min.copy(), soc_max=d.soc_max.copy())
+    g = BatteryGroups(**{k: v.copy() for k, v in d.groups.arrays().items()})
     info = {"names": tuple(d.names), "technology": tuple(d.technology), "soc0": d.soc_initial.copy(),
             "dt_h": d.dt_h, "bus": d.bus, "priority_b": d.priority_b}
     return g, info

@@ -27,6 +27,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from slopt.battery.chemistry import CHEMISTRIES
 from slopt.errors import InstanceError
 
 __all__ = [
@@ -209,9 +210,10 @@ ECHELON_MIN_SOH = 0.55
 REMANUFACTURE_VALUE_USD_PER_KWH = 40.0
 """One-off value of a remanufactured module per nominal kWh, net of refurbishment (ours)."""
 
-RECYCLE_VALUE_USD_PER_KWH = {"LFP": -2.0, "NMC": 8.0}
-"""Net one-off recycling value per nominal kWh (ours). LFP recycling is usually unprofitable
-(seed 000 §2, ref. [35]: no cobalt or nickel), hence a small cost."""
+RECYCLE_VALUE_USD_PER_KWH = {name: c.recycle_usd_per_kwh for name, c in CHEMISTRIES.items()}
+"""Net one-off recycling value per nominal kWh, by chemistry: the ``recycle_usd_per_kwh`` of
+:data:`slopt.battery.chemistry.CHEMISTRIES` (ours; LFP -2, NMC and NCA 8). LFP recycling is usually
+unprofitable (seed 000 §2, ref. [35]: no cobalt or nickel), hence a small cost."""
 
 
 def route_feasible(route: str, soh) -> np.ndarray:

@@ -4,7 +4,7 @@ A :class:`Fleet` is one row per retired battery module (DESIGN §10):
 
 =====================  ======================================================================
 ``battery_id``         unique id (str)
-``chemistry``          ``"LFP"`` or ``"NMC"``
+``chemistry``          a name of :data:`slopt.battery.chemistry.CHEMISTRIES` (LFP, NMC, NCA)
 ``nominal_kwh``        rated energy when new (kWh, > 0)
 ``soh``                state of health, usable / rated capacity, in (0, 1]
 ``r0_mohm``            measured DC (ohmic) resistance R0 (mOhm, > 0)
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from slopt.battery.twin import DEFAULT_CHEMISTRY
+from slopt.battery.chemistry import chemistry_names, get_chemistry
 from slopt.errors import ArgumentError, InstanceError
 from slopt.bounds import MAX_MODULE_KWH
 from slopt.io.csvsafe import check_rows, not_a_table, read_csv_text
@@ -45,7 +45,9 @@ FLEET_COLUMNS = ("battery_id", "chemistry", "nominal_kwh", "soh", "r0_mohm", "r_
                  "cycle_count", "degradation_trend", "accelerated")
 """Columns of a fleet table, in order. ``accelerated`` may be omitted in a CSV (false)."""
 
-CHEMISTRIES = ("LFP", "NMC")
+CHEMISTRIES = chemistry_names()
+"""Chemistry names of :data:`slopt.battery.chemistry.CHEMISTRIES` at import (validation reads the
+live table, so a chemistry added there is accepted)."""
 
 _NUMERIC = ("nominal_kwh", "soh", "r0_mohm", "r_growth", "t_min_c", "t_max_c", "cycle_count", "degradation_trend")
 #: Upper bounds of the numeric columns: values no real module reaches (a 1e308 kWh module
@@ -118,12 +120,15 @@ class GeneratorSpec:
     """Knobs of :func:`generate_fleet` (seed 003 §3A and Table 3; the rest ours, see docs/fleet.md).
 
     ``wear = (soh_max - SOH)/(soh_max - soh_min)`` in [0, 1] drives resistance, cycle count and
-    temperature history, as the five rows of seed 003 Table 3 do.
+    temperature history, as the five rows of seed 003 Table 3 do. ``chemistries`` is the mix:
+    ``(name, share)`` pairs of :data:`slopt.battery.chemistry.CHEMISTRIES` names (shares > 0,
+    normalised to sum 1), e.g. ``(("LFP", 0.3), ("NMC", 0.5), ("NCA", 0.2))``.
     """
 
     soh_min: float = 0.55               # seed 003 §3A
     soh_max: float = 0.80               # seed 003 §3A
-    share_lfp: float = 0.4              # ours
+    chemistries: tuple = (("LFP", 0.4), ("NMC", 0.6))   # ours: (name, share) pairs, any names of the table
+    share_lfp: float | None = None      # former knob: LFP share of an LFP/NMC fleet (overrides chemistries)
     share_accelerated: float = 0.2      # ours ("some batteries", seed 003 §3A)
     module_ah: tuple = (40.0, 50.0, 60.0)   # ours: 48 V-class modules
     r0_at_best_mohm: float = 40.0       # seed 003 Table 3: B5, SOH 80 % -> 40 mOhm
@@ -144,6 +149,26 @@ class GeneratorSpec:
     trend_sd: float = 0.2               # lognormal sigma (ours)
     trend_accel: tuple = (1.6, 2.6)     # accelerated agers' trend factor, uniform (ours)
 
+    def __post_init__(self) -> None:
+        if self.share_lfp is not None:
+            if not (isinstance(self.share_lfp, (int, float)) and 0.0 <= self.share_lfp <= 1.0):
+                raise InstanceError.at(None, "GeneratorSpec.share_lfp", self.share_lfp, "must be in [0, 1]")
+            object.__setattr__(self, "chemistries", (("LFP", float(self.share_lfp)), ("NMC", 1.0 - self.share_lfp)))
+        mix = tuple(self.chemistries) if isinstance(self.chemistries, (tuple, list)) else ()
+        if not mix or any(not (isinstance(m, (tuple, list)) and len(m) == 2) for m in mix):
+            raise InstanceError.at(None, "GeneratorSpec.chemistries", self.chemistries,
+                                   "must be (name, share) pairs, e.g. (('LFP', 0.4), ('NMC', 0.6))")
+        for name, share in mix:
+            try:
+                get_chemistry(name)
+            except ValueError as e:
+                raise InstanceError.at(None, "GeneratorSpec.chemistries", name, str(e)) from None
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not share >= 0 or share == float("inf"):
+                raise InstanceError.at(None, f"GeneratorSpec.chemistries[{name}]", share, "share must be >= 0")
+        if sum(float(sh) for _, sh in mix) <= 0:
+            raise InstanceError.at(None, "GeneratorSpec.chemistries", self.chemistries, "shares must not all be 0")
+        object.__setattr__(self, "chemistries", tuple((get_chemistry(n).name, float(sh)) for n, sh in mix))
+
 
 DEFAULT_SPEC = GeneratorSpec()
 
@@ -151,7 +176,8 @@ DEFAULT_SPEC = GeneratorSpec()
 def generate_fleet(n: int = 120, seed=0, spec: GeneratorSpec = DEFAULT_SPEC) -> Fleet:
     """Synthetic fleet of retired modules after seed 003 §3A (vectorised; 100,000 in ~0.3 s).
 
-    Each module draws a chemistry (40 % LFP), an accelerated-ager flag (20 %) and an SOH in
+    Each module draws a chemistry (``spec.chemistries``: 40 % LFP, 60 % NMC by default; any mix of
+    the chemistry table), an accelerated-ager flag (20 %) and an SOH in
     [0.55, 0.80] (uniform; accelerated agers skewed low, Beta(1, 2)). Its ``wear`` (0 at SOH
     0.80, 1 at 0.55) sets, with noise, the resistance ``R0 = 40 + 30*wear`` mOhm, the cycle count
     ``1000 + 800*wear`` and the temperature history ``t_min = 20 + 15*wear``, width ``8 +
@@ -160,7 +186,7 @@ def generate_fleet(n: int = 120, seed=0, spec: GeneratorSpec = DEFAULT_SPEC) -> 
     degradation trend. ``r_growth = R0 / R_new - 1`` with the chemistry's new-module
     resistance; ``degradation_trend = trend_ref * (1 + wear) * lognormal(0.2)``, with
     ``trend_ref`` the twin's calibrated rate
-    (:attr:`slopt.battery.twin.ChemistryParams.trend_ref_pp_per_kefc`). Details and the
+    (:attr:`slopt.battery.chemistry.Chemistry.trend_ref_pp_per_kefc`). Details and the
     choices that are ours: ``docs/fleet.md``.
 
     Parameters
@@ -183,7 +209,11 @@ def generate_fleet(n: int = 120, seed=0, spec: GeneratorSpec = DEFAULT_SPEC) -> 
         raise ArgumentError(f"generate_fleet: spec must be a GeneratorSpec, got {type(spec).__name__}")
     rng = _rng(seed)
     s = spec
-    lfp = rng.random(n) < s.share_lfp
+    chems = [get_chemistry(name) for name, _ in s.chemistries]
+    share = np.array([sh for _, sh in s.chemistries])
+    edges = np.cumsum(share / share.sum())[:-1]
+    code = np.searchsorted(edges, rng.random(n), side="right")        # chemistry of each module
+    per_chem = lambda attr: np.array([getattr(c, attr) for c in chems], dtype=float)[code]
     accel = rng.random(n) < s.share_accelerated
     span = s.soh_max - s.soh_min
     u = np.where(accel, rng.beta(1.0, 2.0, n), rng.random(n))          # accelerated: skewed to low SOH
@@ -192,8 +222,7 @@ def generate_fleet(n: int = 120, seed=0, spec: GeneratorSpec = DEFAULT_SPEC) -> 
 
     r0 = s.r0_at_best_mohm + s.r0_span_mohm * wear + rng.normal(0.0, s.r0_sd_mohm, n) + s.r0_accel_mohm * accel
     r0 = np.round(np.clip(r0, 0.6 * s.r0_at_best_mohm, None), 2)
-    r_new_ref = np.where(lfp, DEFAULT_CHEMISTRY["LFP"].r_new_mohm, DEFAULT_CHEMISTRY["NMC"].r_new_mohm)
-    r_new = r_new_ref * np.exp(rng.normal(0.0, s.r_new_sd, n))
+    r_new = per_chem("r_new_mohm") * np.exp(rng.normal(0.0, s.r_new_sd, n))
     r_new = np.minimum(r_new, r0)                                         # growth >= 0
     r_growth = np.round(r0 / r_new - 1.0, 4)
 
@@ -204,12 +233,11 @@ def generate_fleet(n: int = 120, seed=0, spec: GeneratorSpec = DEFAULT_SPEC) -> 
     t_min = np.round(t_min, 1)
     t_max = np.round(t_min + width, 1)
 
-    v_nom = np.where(lfp, DEFAULT_CHEMISTRY["LFP"].v_nom, DEFAULT_CHEMISTRY["NMC"].v_nom)
+    v_nom = per_chem("v_nom")
     ah = np.asarray(s.module_ah, dtype=float)[rng.integers(0, len(s.module_ah), n)]
     kwh = np.round(v_nom * ah / 1000.0, 3)
 
-    trend_ref = np.where(lfp, DEFAULT_CHEMISTRY["LFP"].trend_ref_pp_per_kefc,
-                         DEFAULT_CHEMISTRY["NMC"].trend_ref_pp_per_kefc)
+    trend_ref = per_chem("trend_ref_pp_per_kefc")
     f_acc = np.where(accel, rng.uniform(*s.trend_accel, n), 1.0)
     trend = trend_ref * (1.0 + s.trend_wear * wear) * np.exp(rng.normal(0.0, s.trend_sd, n)) * f_acc
     trend = np.round(trend, 3)
@@ -217,7 +245,7 @@ def generate_fleet(n: int = 120, seed=0, spec: GeneratorSpec = DEFAULT_SPEC) -> 
     width_id = len(str(n))
     ids = np.array([f"B{i:0{width_id}d}" for i in range(1, n + 1)], dtype=object)
     table = pd.DataFrame({
-        "battery_id": ids, "chemistry": np.where(lfp, "LFP", "NMC").astype(object),
+        "battery_id": ids, "chemistry": np.array([c.name for c in chems], dtype=object)[code],
         "nominal_kwh": kwh, "soh": soh, "r0_mohm": r0, "r_growth": r_growth, "t_min_c": t_min, "t_max_c": t_max,
         "cycle_count": cycles, "degradation_trend": trend, "accelerated": accel,
     })
@@ -328,6 +356,34 @@ def _validate(table: pd.DataFrame, source, required=FLEET_COLUMNS[:-1]) -> pd.Da
 
     Columns in ``required`` must be present (``battery_id`` always); the other standard
     columns are checked when present."""
+    t = _check_frame(table, source, required)
+    rows = _Rows(source, len(t))
+    out = {"battery_id": _ids(t, rows)}
+    if "chemistry" in t.columns:
+        out["chemistry"] = _chemistry(t, rows)
+    num, text_of = _numbers(t, rows)
+    _check_bounds(num, text_of, rows)
+    out.update(num)
+    out["accelerated"] = _accelerated(t, rows)
+    clean = pd.DataFrame({c: out[c] for c in FLEET_COLUMNS if c in out})
+    for c in (c for c in t.columns if c not in FLEET_COLUMNS):
+        clean[c] = t[c].to_numpy()
+    return clean
+
+
+class _Rows:
+    """One-line errors ``fleet.csv: row N, column = value: reason`` (rows 1-based)."""
+
+    def __init__(self, source, n: int):
+        self.source = source if source is not None else "fleet"
+        self.rows = np.arange(1, n + 1)
+
+    def fail(self, i: int, column: str, value, reason: str):
+        raise InstanceError.at(self.source, f"row {self.rows[i]}, {column}", value, reason)
+
+
+def _check_frame(table, source, required) -> pd.DataFrame:
+    """The table itself: a DataFrame, no duplicate or missing column, some rows within the limit."""
     where = source if source is not None else "fleet"
     if not isinstance(table, pd.DataFrame):
         raise ArgumentError(f"{where}: fleet table must be a pandas DataFrame, got {type(table).__name__}")
@@ -342,35 +398,38 @@ def _validate(table: pd.DataFrame, source, required=FLEET_COLUMNS[:-1]) -> pd.Da
     if len(table) == 0:
         raise InstanceError(f"{where}: no data rows")
     check_limit("batteries", len(table), "fleet rows", source=where)
-    t = table.reset_index(drop=True)
-    rows = np.arange(1, len(t) + 1)
+    return table.reset_index(drop=True)
 
-    def fail(i: int, column: str, value, reason: str):
-        raise InstanceError.at(source if source is not None else "fleet", f"row {rows[i]}, {column}", value, reason)
 
-    out = {}
-    # ids
+def _ids(t: pd.DataFrame, rows: _Rows) -> np.ndarray:
+    """Non-empty, unique battery ids (stripped text)."""
     ids = t["battery_id"]
     ids_s = _text(ids)
     empty = np.flatnonzero(ids_s.to_numpy() == "")
     if empty.size:
-        fail(empty[0], "battery_id", ids.iloc[empty[0]], "must be a non-empty id")
+        rows.fail(empty[0], "battery_id", ids.iloc[empty[0]], "must be a non-empty id")
     dup_mask = ids_s.duplicated(keep="first").to_numpy()
     if dup_mask.any():
         i = int(np.flatnonzero(dup_mask)[0])
         first = int(np.flatnonzero((ids_s == ids_s.iloc[i]).to_numpy())[0])
-        fail(i, "battery_id", ids_s.iloc[i], f"duplicate of row {rows[first]}")
-    out["battery_id"] = ids_s.astype(object).to_numpy()
-    # chemistry
-    if "chemistry" in t.columns:
-        chem = t["chemistry"]
-        if not chem.isin(CHEMISTRIES).all():  # normalise only when needed (case, spaces)
-            chem = _text(chem).str.upper()
-        bad = np.flatnonzero(~chem.isin(CHEMISTRIES).to_numpy())
-        if bad.size:
-            fail(bad[0], "chemistry", t["chemistry"].iloc[bad[0]], f"must be one of {', '.join(CHEMISTRIES)}")
-        out["chemistry"] = chem.astype(object).to_numpy()
-    # numbers
+        rows.fail(i, "battery_id", ids_s.iloc[i], f"duplicate of row {rows.rows[first]}")
+    return ids_s.astype(object).to_numpy()
+
+
+def _chemistry(t: pd.DataFrame, rows: _Rows) -> np.ndarray:
+    """Chemistry names of :data:`slopt.battery.chemistry.CHEMISTRIES` (case and spaces normalised)."""
+    known = chemistry_names()
+    chem = t["chemistry"]
+    if not chem.isin(known).all():  # normalise only when needed (case, spaces)
+        chem = _text(chem).str.upper().map({k.upper(): k for k in known}).fillna(_text(chem))
+    bad = np.flatnonzero(~chem.isin(known).to_numpy())
+    if bad.size:
+        rows.fail(bad[0], "chemistry", t["chemistry"].iloc[bad[0]], f"must be one of {', '.join(known)}")
+    return chem.astype(object).to_numpy()
+
+
+def _numbers(t: pd.DataFrame, rows: _Rows) -> tuple[dict, dict]:
+    """The numeric columns as finite floats, and the text of those read from CSV (for messages)."""
     num, text_of = {}, {}
     for c in (c for c in _NUMERIC if c in t.columns):
         col = t[c]
@@ -380,7 +439,7 @@ def _validate(table: pd.DataFrame, source, required=FLEET_COLUMNS[:-1]) -> pd.Da
             not_num = np.flatnonzero(np.isnan(vals) & ~text.str.lower().isin(["nan"]).to_numpy())
             if not_num.size:
                 i = not_num[0]
-                fail(i, c, text.iloc[i], "must be a number" if text.iloc[i] else "missing value")
+                rows.fail(i, c, text.iloc[i], "must be a number" if text.iloc[i] else "missing value")
             text_of[c] = text.to_numpy()
         else:
             try:
@@ -390,8 +449,13 @@ def _validate(table: pd.DataFrame, source, required=FLEET_COLUMNS[:-1]) -> pd.Da
         nonfinite = np.flatnonzero(~np.isfinite(vals))
         if nonfinite.size:
             i = nonfinite[0]
-            fail(i, c, text_of[c][i] if c in text_of else _Verbatim(f"{vals[i]:g}"), "must be a finite number")
+            rows.fail(i, c, text_of[c][i] if c in text_of else _Verbatim(f"{vals[i]:g}"), "must be a finite number")
         num[c] = vals
+    return num, text_of
+
+
+def _check_bounds(num: dict, text_of: dict, rows: _Rows) -> None:
+    """Ranges of the numeric columns (see :func:`validate_fleet_table`)."""
 
     def shown(c: str, i: int):
         """The value as written in the file (CSV) or formatted (DataFrame)."""
@@ -407,7 +471,7 @@ def _validate(table: pd.DataFrame, source, required=FLEET_COLUMNS[:-1]) -> pd.Da
             hint = ""
             if c == "soh" and 5 < v <= 100:
                 hint = " (give SOH as a fraction, e.g. 0.78, not %)"
-            fail(i, c, shown(c, i), reason + hint)
+            rows.fail(i, c, shown(c, i), reason + hint)
 
     check("nominal_kwh", lambda v: v > 0, "must be > 0")
     check("soh", lambda v: (v > 0) & (v <= 1), "must be in (0, 1]")
@@ -422,28 +486,22 @@ def _validate(table: pd.DataFrame, source, required=FLEET_COLUMNS[:-1]) -> pd.Da
     bad = np.flatnonzero(num["t_max_c"] < num["t_min_c"]) if both else np.zeros(0, int)
     if bad.size:
         i = bad[0]
-        fail(i, "t_max_c", shown("t_max_c", i), f"must be >= t_min_c ({shown('t_min_c', i)})")
-    out.update(num)
-    # accelerated flag
-    if "accelerated" in t.columns:
-        col = t["accelerated"]
-        if col.dtype == bool:
-            acc = col.to_numpy(dtype=bool)
-        else:
-            text = _text(col).str.lower()
-            tru, fal = text.isin(_TRUE).to_numpy(), text.isin(_FALSE).to_numpy()
-            bad = np.flatnonzero(~(tru | fal))
-            if bad.size:
-                fail(bad[0], "accelerated", col.iloc[bad[0]], "must be true or false")
-            acc = tru
-    else:
-        acc = np.zeros(len(t), dtype=bool)
-    out["accelerated"] = acc
-    clean = pd.DataFrame({c: out[c] for c in FLEET_COLUMNS if c in out})
-    extra = [c for c in t.columns if c not in FLEET_COLUMNS]
-    for c in extra:
-        clean[c] = t[c].to_numpy()
-    return clean
+        rows.fail(i, "t_max_c", shown("t_max_c", i), f"must be >= t_min_c ({shown('t_min_c', i)})")
+
+
+def _accelerated(t: pd.DataFrame, rows: _Rows) -> np.ndarray:
+    """The accelerated-ager flag (true/false words; false when the column is absent)."""
+    if "accelerated" not in t.columns:
+        return np.zeros(len(t), dtype=bool)
+    col = t["accelerated"]
+    if col.dtype == bool:
+        return col.to_numpy(dtype=bool)
+    text = _text(col).str.lower()
+    tru, fal = text.isin(_TRUE).to_numpy(), text.isin(_FALSE).to_numpy()
+    bad = np.flatnonzero(~(tru | fal))
+    if bad.size:
+        rows.fail(bad[0], "accelerated", col.iloc[bad[0]], "must be true or false")
+    return tru
 
 
 def _text(col: pd.Series) -> pd.Series:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from slopt.battery.groups import GROUP_FIELDS, BatteryGroups
 from slopt.grid.bus_profiles import BusProfiles
 from slopt.grid.feeder import Feeder
 
@@ -66,9 +67,12 @@ class DispatchData:
         The CSV it was read from.
     names, technology : tuple of str, length G
         Group names and technologies (``"new"`` / ``"retired"``).
-    e_kwh, p_kw, soh, eta_charge, eta_discharge, soc_min, soc_max, soc_initial : ndarray, shape (G,)
-        Nameplate energy, power rating (Eq. 11a), SOH, efficiencies and SOC window / start
-        (fractions of the usable energy ``soh * e_kwh``), defaults already filled in.
+    groups : BatteryGroups
+        Nameplate energy, power rating (Eq. 11a), SOH, efficiencies and SOC window (fractions of
+        the usable energy ``soh * e_kwh``) of the G groups, defaults already filled in. Its fields
+        are also readable here (``dispatch.e_kwh`` is ``dispatch.groups.e_kwh``).
+    soc_initial : ndarray, shape (G,)
+        SOC at the start (fraction of the usable energy).
     scenarios : dict[str, ndarray]
         Named variants of the request (``[[dispatch.scenarios]]``), each shape (T,).
     scenario_notes : dict[str, str]
@@ -83,17 +87,17 @@ class DispatchData:
     request_source: str
     names: tuple
     technology: tuple
-    e_kwh: np.ndarray
-    p_kw: np.ndarray
-    soh: np.ndarray
-    eta_charge: np.ndarray
-    eta_discharge: np.ndarray
-    soc_min: np.ndarray
-    soc_max: np.ndarray
+    groups: BatteryGroups
     soc_initial: np.ndarray
     scenarios: dict = field(default_factory=dict)
     scenario_notes: dict = field(default_factory=dict)
     priority_b: float = 1.0
+
+    def __getattr__(self, name: str):
+        """The :class:`BatteryGroups` fields (``e_kwh``, ``p_kw``, ``soh``, ...) read through ``groups``."""
+        if name in GROUP_FIELDS and "groups" in self.__dict__:
+            return getattr(self.groups, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def n_groups(self) -> int:

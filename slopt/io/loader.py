@@ -30,6 +30,7 @@ from slopt.grid.profiles import load_profile, n_steps, pv_profile
 from slopt.checks import as_path
 from slopt.bounds import MAX_MULTIPLIER, MAX_POWER_KW
 from slopt.io.csvsafe import check_header, check_rows, not_a_table, read_csv_text, row_error, strict_float
+from slopt.battery.groups import GROUP_FIELDS, BatteryGroups
 from slopt.io.instance import Candidates, DispatchData, Instance
 from slopt.io.schema import InstanceSpec, format_validation_error
 from slopt.limits import check_file_size
@@ -262,8 +263,7 @@ def _dispatch(spec: InstanceSpec, path: Path, feeder: Feeder) -> DispatchData | 
         bus=int(d.bus), resolution_min=res, request_kw=request,
         request_source=str(path.parent / d.request_file),
         names=tuple(r["name"] for r in rows), technology=tuple(r["technology"] for r in rows),
-        e_kwh=col("e_kwh"), p_kw=col("p_kw"), soh=col("soh"), eta_charge=col("eta_charge"),
-        eta_discharge=col("eta_discharge"), soc_min=col("soc_min"), soc_max=col("soc_max"),
+        groups=BatteryGroups(**{f: col(f) for f in GROUP_FIELDS}),
         soc_initial=col("soc_initial"), scenarios=scenarios, scenario_notes=notes,
         priority_b=float(d.priority_b),
     )

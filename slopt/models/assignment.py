@@ -8,7 +8,10 @@ binary. :mod:`slopt.fleet.assign` builds the data (and, at fleet scale, a reduce
 batteries decided by their dual reduced cost are fixed and only the residual demands remain).
 
 Symbols: groups ``g``, routes ``r`` (applications ``a``, then remanufacture and recycle),
-installation windows ``w`` of an application.
+installation windows ``w`` of an application. Components are indexed by name: ``y[battery_id,
+route]``, ``one_route[battery_id]``, ``demand[application]``, ``z[application, w]``,
+``installations[application]`` (``slopt.assign`` passes the names; a study's
+``extra_constraints(model, data)`` addresses them so).
 
 ====================  ===========================================================  =========
 ``y[g,r]``            batteries of group g sent to route r                          integer
@@ -80,6 +83,12 @@ class AssignmentData:
         Pack consistency per route (``None``: no installation rule).
     relax : bool
         Continuous ``y`` and ``z`` (the LP relaxation).
+    group_names : list, length G, optional
+        Index of every group in the model's components (default 0..G-1); ``slopt.assign``
+        passes battery ids (a merged group is named after its first battery).
+    route_names : list, length R, optional
+        Index of every route (default 0..R-1); ``slopt.assign`` passes the application names,
+        ``"remanufacture"`` and ``"recycle"``.
     """
 
     count: np.ndarray
@@ -89,6 +98,8 @@ class AssignmentData:
     demand_kwh: np.ndarray
     windows: list | None = None
     relax: bool = False
+    group_names: list | None = None
+    route_names: list | None = None
 
     def __post_init__(self) -> None:
         self.count = np.asarray(self.count, dtype=np.int64)
@@ -107,6 +118,12 @@ class AssignmentData:
             raise ValueError(f"AssignmentData: windows must have {R} entries (None for no rule)")
         if np.any(self.count < 0) or np.any(~self.feasible.any(axis=1) & (self.count > 0)):
             raise ValueError("AssignmentData: every group needs a feasible route (recycling is always feasible)")
+        self.group_names = list(range(G)) if self.group_names is None else list(self.group_names)
+        self.route_names = list(range(R)) if self.route_names is None else list(self.route_names)
+        if len(self.group_names) != G or len(set(self.group_names)) != G:
+            raise ValueError(f"AssignmentData: group_names must be {G} distinct names")
+        if len(self.route_names) != R or len(set(self.route_names)) != R:
+            raise ValueError(f"AssignmentData: route_names must be {R} distinct names")
 
 
 def _lin(coefs, variables, constant=0.0):
@@ -117,14 +134,18 @@ def _lin(coefs, variables, constant=0.0):
 def add_route_columns(m, d: AssignmentData) -> None:
     """Columns (Eq. A1): ``y[g,r]`` integer in ``[0, n[g]]`` for the feasible pairs only.
 
-    A twin-infeasible pair has no variable, so no battery can take a route the twin rejects.
+    Indexed by ``(group name, route name)``. A twin-infeasible pair has no variable, so no battery
+    can take a route the twin rejects.
     """
     gi, ri = np.nonzero(d.feasible & (d.count[:, None] > 0))
     m._g, m._r = gi, ri
     cnt = d.count[gi]
     dom = pyo.NonNegativeReals if d.relax else pyo.NonNegativeIntegers
-    m.y = pyo.Var(range(gi.size), within=dom, bounds=lambda _, k: (0, int(cnt[k])))
-    m._ylist = [m.y[k] for k in range(gi.size)]
+    keys = [(d.group_names[g], d.route_names[r]) for g, r in zip(gi.tolist(), ri.tolist())]
+    bounds = dict(zip(keys, cnt.tolist()))
+    m.GR = pyo.Set(initialize=keys, dimen=2, ordered=True)
+    m.y = pyo.Var(m.GR, within=dom, bounds=lambda _, g, r: (0, int(bounds[g, r])))
+    m._ylist = [m.y[k] for k in keys]
 
 
 def add_one_route_each(m, d: AssignmentData) -> None:
@@ -133,17 +154,19 @@ def add_one_route_each(m, d: AssignmentData) -> None:
     starts = np.searchsorted(gi, np.arange(d.count.size))
     ends = np.r_[starts[1:], gi.size]
     groups = [g for g in range(d.count.size) if d.count[g] > 0]
-    m.one_route = pyo.Constraint(groups, rule=lambda m, g: _lin(
-        np.ones(ends[g] - starts[g]), yl[starts[g]:ends[g]]) == int(d.count[g]))
+    pos = {d.group_names[g]: g for g in groups}
+    m.one_route = pyo.Constraint([d.group_names[g] for g in groups], rule=lambda m, name: _lin(
+        np.ones(ends[pos[name]] - starts[pos[name]]), yl[starts[pos[name]]:ends[pos[name]]]) == int(d.count[pos[name]]))
 
 
 def add_demands(m, d: AssignmentData) -> None:
     """Application demand (Eq. A3): ``sum_g e[g] y[g,a] <= D[a]`` for every finite ``D[a]``."""
     gi, ri, yl = m._g, m._r, m._ylist
     finite = [int(r) for r in np.flatnonzero(np.isfinite(d.demand_kwh))]
-    cols = {r: np.flatnonzero(ri == r) for r in finite}
-    m.demand = pyo.Constraint(finite, rule=lambda m, r: _lin(
-        d.energy_kwh[gi[cols[r]]], [yl[k] for k in cols[r]]) <= float(d.demand_kwh[r]))
+    cols = {d.route_names[r]: np.flatnonzero(ri == r) for r in finite}
+    cap = {d.route_names[r]: float(d.demand_kwh[r]) for r in finite}
+    m.demand = pyo.Constraint([d.route_names[r] for r in finite], rule=lambda m, r: _lin(
+        d.energy_kwh[gi[cols[r]]], [yl[k] for k in cols[r]]) <= cap[r])
 
 
 def add_installations(m, d: AssignmentData) -> None:
@@ -154,7 +177,8 @@ def add_installations(m, d: AssignmentData) -> None:
     Every installation of ``a`` draws from one open window, and a window spans at most the
     application's SOH and resistance spreads, so every installation keeps within them.
     """
-    keys = [(r, w) for r, win in enumerate(d.windows) if win is not None for w in range(len(win.members))]
+    rn = d.route_names
+    keys = [(rn[r], w) for r, win in enumerate(d.windows) if win is not None for w in range(len(win.members))]
     if not keys and not any(win is not None for win in d.windows):
         return
     m.AW = pyo.Set(initialize=keys, dimen=2, ordered=True)
@@ -169,15 +193,16 @@ def add_installations(m, d: AssignmentData) -> None:
             for g in np.asarray(mem, dtype=np.int64).tolist():
                 inside.setdefault(g, []).append(w)
         for k in np.flatnonzero(ri == r).tolist():
-            link.append((k, r, inside.get(int(gi[k]), [])))
+            link.append((k, rn[r], inside.get(int(gi[k]), [])))
     m.pack_link = pyo.Constraint(range(len(link)), rule=lambda m, j: _lin(
         [1.0] + [-float(d.count[gi[link[j][0]]])] * len(link[j][2]),
         [yl[link[j][0]]] + [m.z[link[j][1], w] for w in link[j][2]]) <= 0)
     apps = [r for r, win in enumerate(d.windows) if win is not None]
-    m.installations = pyo.Constraint(apps, rule=lambda m, r: pyo.Constraint.Skip if not d.windows[r].members else _lin(
-        np.ones(len(d.windows[r].members)), [m.z[r, w] for w in range(len(d.windows[r].members))])
-        <= int(d.windows[r].max_open))
-    cover = [(r, np.asarray(s, dtype=np.int64)) for r in apps for s in d.windows[r].must_cover]
+    win_of = {rn[r]: d.windows[r] for r in apps}
+    m.installations = pyo.Constraint([rn[r] for r in apps], rule=lambda m, a: pyo.Constraint.Skip
+                                     if not win_of[a].members else _lin(np.ones(len(win_of[a].members)),
+                                     [m.z[a, w] for w in range(len(win_of[a].members))]) <= int(win_of[a].max_open))
+    cover = [(rn[r], np.asarray(s, dtype=np.int64)) for r in apps for s in d.windows[r].must_cover]
     m.cover = pyo.Constraint(range(len(cover)), rule=lambda m, j: _lin(
         np.ones(cover[j][1].size), [m.z[cover[j][0], int(w)] for w in cover[j][1]]) >= 1)
 
@@ -209,11 +234,14 @@ def build_assignment_model(d: AssignmentData, extra_constraints=None) -> pyo.Con
 
 
 def demand_prices(m) -> np.ndarray:
-    """Duals of the demand rows A3 of a solved LP relaxation ($/kWh, >= 0; 0 for unlimited routes)."""
-    out = np.zeros(m._data.demand_kwh.size)
+    """Duals of the demand rows A3 of a solved LP relaxation ($/kWh, >= 0; 0 for unlimited routes),
+    by route index."""
+    d = m._data
+    out = np.zeros(d.demand_kwh.size)
     if hasattr(m, "dual"):
-        for r in m.demand:
-            out[r] = max(0.0, float(m.dual.get(m.demand[r], 0.0)))
+        for r, name in enumerate(d.route_names):
+            if name in m.demand:
+                out[r] = max(0.0, float(m.dual.get(m.demand[name], 0.0)))
     return out
 
 
@@ -230,10 +258,11 @@ def open_windows(m) -> dict:
     """Open windows per application index: ``{r: [w, ...]}``."""
     if not hasattr(m, "z"):
         return {}
+    index = {name: r for r, name in enumerate(m._data.route_names)}
     out: dict[int, list] = {}
-    for (r, w), var in m.z.items():
+    for (name, w), var in m.z.items():
         if (var.value or 0.0) > 0.5:
-            out.setdefault(r, []).append(w)
+            out.setdefault(index[name], []).append(w)
     return out
 
 

@@ -1,9 +1,9 @@
 """Dispatch among battery groups over a horizon as a Pyomo QP (DESIGN section 9; seed 002 §4.2-4.3).
 
-Data (:class:`DispatchData`, numpy only) is kept apart from the builders that write the
+Data (:class:`DispatchModelData`, numpy only) is kept apart from the builders that write the
 constraints. Each ``add_*`` builder adds ONE constraint family and states its equation;
 :func:`build_dispatch_model` only composes them. ``slopt.dispatch.optimal`` turns battery groups
-and a request into :class:`DispatchData`, solves through :func:`slopt.solve.solve` and reads the
+and a request into :class:`DispatchModelData`, solves through :func:`slopt.solve.solve` and reads the
 plan back with :func:`dispatch_solution`.
 
 Symbols (groups g = 0..G-1, steps t = 0..T-1; sign of seed 002 Eq. 11a: + charging):
@@ -38,7 +38,7 @@ Modelling choices (see ``docs/dispatch_optimal.md``):
   discharging in the same step) when that lowers the variance, burning energy to wear the
   healthy groups, which the plan reports as ``max_simultaneous_kw``.
 * **Always feasible.** ``u[t]`` carries what cannot be served; it is penalised with a weight
-  that provably exceeds any variance gain from shedding (see :meth:`DispatchData.unserved_weight`).
+  that provably exceeds any variance gain from shedding (see :meth:`DispatchModelData.unserved_weight`).
 """
 
 from __future__ import annotations
@@ -49,9 +49,10 @@ import numpy as np
 import pyomo.environ as pyo
 
 from slopt.battery.aging import DEFAULT_FIT, CycleLifeFit, remaining_cycles
+from slopt.battery.groups import GROUP_FIELDS, BatteryGroups
 
 __all__ = [
-    "DispatchModelOptions", "DispatchData", "dispatch_data", "build_dispatch_model", "dispatch_solution",
+    "DispatchModelOptions", "DispatchModelData", "dispatch_model_data", "build_dispatch_model", "dispatch_solution",
     "add_group_power", "add_soc_balance", "add_ess_power_balance", "add_charge_discharge_exclusivity",
     "add_life_consumption", "add_variance_objective", "add_throughput_objective",
 ]
@@ -77,7 +78,7 @@ class DispatchModelOptions:
         does not solve mixed-integer QPs.
     w_unserved : float or None
         Penalty per unit of unserved energy ``sum_t |u_t| dt / Thr_ref``; None: automatic bound
-        (:meth:`DispatchData.unserved_weight`).
+        (:meth:`DispatchModelData.unserved_weight`).
     w_reg : float
         Weight of the strictly convex regulariser that makes the plan unique (dimensionless,
         relative to the variance term which is O(1) when wear is unbalanced).
@@ -115,13 +116,14 @@ class DispatchModelOptions:
 
 
 @dataclass
-class DispatchData:
+class DispatchModelData:
     """Arrays the dispatch builders read (no Pyomo objects). Group arrays have shape (G,).
 
     Attributes
     ----------
-    e_kwh, p_kw, soh, eta_charge, eta_discharge, soc_min, soc_max : ndarray (G,)
-        As :class:`slopt.dispatch.base.BatteryGroups`.
+    groups : BatteryGroups
+        The groups' energy, rating, SOH, efficiencies and SOC window
+        (:class:`slopt.battery.groups.BatteryGroups`), as (G,) float arrays.
     e0_kwh : ndarray (G,)
         Stored energy at the start of the horizon.
     request_kw : ndarray (T,)
@@ -139,13 +141,7 @@ class DispatchData:
     options : DispatchModelOptions
     """
 
-    e_kwh: np.ndarray
-    p_kw: np.ndarray
-    soh: np.ndarray
-    eta_charge: np.ndarray
-    eta_discharge: np.ndarray
-    soc_min: np.ndarray
-    soc_max: np.ndarray
+    groups: BatteryGroups
     e0_kwh: np.ndarray
     request_kw: np.ndarray
     dt_h: float
@@ -155,9 +151,12 @@ class DispatchData:
     options: DispatchModelOptions = field(default_factory=DispatchModelOptions)
 
     def __post_init__(self) -> None:
-        names = ("e_kwh", "p_kw", "soh", "eta_charge", "eta_discharge", "soc_min", "soc_max",
-                 "e0_kwh", "n_remaining", "life_used0")
-        arrs = [np.atleast_1d(np.asarray(getattr(self, n), dtype=float)) for n in names]
+        if not isinstance(self.groups, BatteryGroups):
+            raise ValueError(f"dispatch: groups must be a BatteryGroups, got {type(self.groups).__name__}")
+        own = ("e0_kwh", "n_remaining", "life_used0")
+        names = GROUP_FIELDS + own
+        values = [getattr(self.groups, n) for n in GROUP_FIELDS] + [getattr(self, n) for n in own]
+        arrs = [np.atleast_1d(np.asarray(v, dtype=float)) for v in values]
         try:
             arrs = np.broadcast_arrays(*arrs)
         except ValueError:
@@ -167,7 +166,11 @@ class DispatchData:
         for n, a in zip(names, arrs):
             if not np.all(np.isfinite(a)):
                 raise ValueError(f"dispatch: {n} must be finite")
-            setattr(self, n, np.array(a))
+        arrs = [np.array(a) for a in arrs]
+        self.groups = BatteryGroups(*arrs[:len(GROUP_FIELDS)])
+        for n, a in zip(own, arrs[len(GROUP_FIELDS):]):
+            setattr(self, n, a)
+        g = self.groups
         mult = np.ones(arrs[0].shape, dtype=int) if self.multiplicity is None else np.asarray(self.multiplicity)
         if mult.shape != arrs[0].shape or np.any(mult < 1) or np.any(mult != np.round(mult)):
             raise ValueError("dispatch: multiplicity must be positive integers of shape (G,)")
@@ -180,18 +183,24 @@ class DispatchData:
         self.request_kw = r
         if not (np.isfinite(self.dt_h) and self.dt_h > 0.0):
             raise ValueError(f"dispatch: dt_h must be > 0, got {self.dt_h}")
-        if np.any(self.p_kw < 0) or np.any(self.e_kwh <= 0) or np.any(self.soh <= 0):
+        if np.any(g.p_kw < 0) or np.any(g.e_kwh <= 0) or np.any(g.soh <= 0):
             raise ValueError("dispatch: p_kw must be >= 0, e_kwh and soh > 0")
-        if np.any(self.eta_charge <= 0) or np.any(self.eta_discharge <= 0):
+        if np.any(g.eta_charge <= 0) or np.any(g.eta_discharge <= 0):
             raise ValueError("dispatch: efficiencies must be > 0")
         if np.any(self.n_remaining <= 0):
             raise ValueError("dispatch: n_remaining must be > 0")
+
+    def __getattr__(self, name: str):
+        """The :class:`BatteryGroups` fields (``e_kwh``, ``p_kw``, ...) read through ``groups``."""
+        if name in GROUP_FIELDS and "groups" in self.__dict__:
+            return getattr(self.groups, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ------------------------------------------------------------------ derived data
     @property
     def G(self) -> int:
         """Number of modelled (distinct) groups."""
-        return self.e_kwh.size
+        return self.groups.e_kwh.size
 
     @property
     def n_groups(self) -> int:
@@ -205,7 +214,7 @@ class DispatchData:
     @property
     def usable_kwh(self) -> np.ndarray:
         """``U_g = SOH_g E_g``."""
-        return self.soh * self.e_kwh
+        return self.groups.soh * self.groups.e_kwh
 
     @property
     def c_weight(self) -> np.ndarray:
@@ -216,7 +225,7 @@ class DispatchData:
     def thr_ref_kwh(self) -> float:
         """Reference throughput ``Thr_ref = sum_t |R_t| dt`` (one step at full rating if the request is 0)."""
         thr = float(np.abs(self.request_kw).sum() * self.dt_h)
-        return thr if thr > 1e-9 else float(max(self.p_kw.sum(), 1.0) * self.dt_h)
+        return thr if thr > 1e-9 else float(max(self.groups.p_kw.sum(), 1.0) * self.dt_h)
 
     @property
     def life_ref(self) -> float:
@@ -228,12 +237,12 @@ class DispatchData:
     def e_bounds_kwh(self) -> tuple[np.ndarray, np.ndarray]:
         """Eq. 11b window ``[SOC_min U, SOC_max U]``, widened to contain ``e0`` (never ask the impossible)."""
         u = self.usable_kwh
-        return np.minimum(self.soc_min * u, self.e0_kwh), np.maximum(self.soc_max * u, self.e0_kwh)
+        return np.minimum(self.groups.soc_min * u, self.e0_kwh), np.maximum(self.groups.soc_max * u, self.e0_kwh)
 
     def direction_bounds_kw(self) -> tuple[np.ndarray, np.ndarray]:
         """Upper bounds (G, T) of ``pch`` and ``pdis``: the rating (Eq. 11a), and 0 against the request's
         sign unless ``counterflow``."""
-        p = np.broadcast_to(self.p_kw[:, None], (self.G, self.T))
+        p = np.broadcast_to(self.groups.p_kw[:, None], (self.G, self.T))
         if self.options.counterflow:
             return p.copy(), p.copy()
         r = self.request_kw[None, :]
@@ -256,27 +265,25 @@ class DispatchData:
         G = self.n_groups
         nu = self.n_remaining * self.usable_kwh
         r = float(np.sum(self.multiplicity * nu)) / nu
-        eta_max = float(np.max(np.maximum(self.eta_charge, 1.0 / self.eta_discharge)))
+        eta_max = float(np.max(np.maximum(self.groups.eta_charge, 1.0 / self.groups.eta_discharge)))
         slope = float(r.max()) * eta_max
         thr_max = 1.0
         if self.options.counterflow:
-            thr_max = 2.0 * self.T * self.dt_h * float(self.p_kw.max()) / self.thr_ref_kwh
+            thr_max = 2.0 * self.T * self.dt_h * float(self.groups.p_kw.max()) / self.thr_ref_kwh
         spread = float(np.ptp(self.life_used0)) / self.life_ref + slope * thr_max
         var_slope = 2.0 / max(G - 1, 1) * spread * slope if G > 1 else 0.0
         return 10.0 * max(var_slope, slope / G) + 1.0
 
 
-def dispatch_data(e_kwh, p_kw, soh, eta_charge, eta_discharge, soc_min, soc_max, e0_kwh, request_kw,
-                  dt_h: float, life_used0=None, options: DispatchModelOptions | None = None,
-                  multiplicity=None) -> DispatchData:
-    """Assemble :class:`DispatchData` from group arrays, computing ``N_g`` from SOH with Eq. 7b."""
+def dispatch_model_data(groups: BatteryGroups, e0_kwh, request_kw, dt_h: float, life_used0=None,
+                        options: DispatchModelOptions | None = None, multiplicity=None) -> DispatchModelData:
+    """Assemble :class:`DispatchModelData` from battery groups, computing ``N_g`` from SOH with Eq. 7b."""
     opts = options or DispatchModelOptions()
-    n = np.maximum(np.asarray(remaining_cycles(np.minimum(np.asarray(soh, dtype=float), 1.0), opts.fit),
+    n = np.maximum(np.asarray(remaining_cycles(np.minimum(np.asarray(groups.soh, dtype=float), 1.0), opts.fit),
                               dtype=float), opts.min_remaining_cycles)
     life0 = np.zeros_like(n) if life_used0 is None else life_used0
-    return DispatchData(e_kwh=e_kwh, p_kw=p_kw, soh=soh, eta_charge=eta_charge, eta_discharge=eta_discharge,
-                        soc_min=soc_min, soc_max=soc_max, e0_kwh=e0_kwh, request_kw=request_kw, dt_h=float(dt_h),
-                        n_remaining=n, life_used0=life0, multiplicity=multiplicity, options=opts)
+    return DispatchModelData(groups=groups, e0_kwh=e0_kwh, request_kw=request_kw, dt_h=float(dt_h), n_remaining=n,
+                             life_used0=life0, multiplicity=multiplicity, options=opts)
 
 
 # --------------------------------------------------------------------------- builders
@@ -285,7 +292,7 @@ def _active(ub: np.ndarray) -> list[list[int]]:
     return [np.flatnonzero(row > 0).tolist() for row in ub]
 
 
-def add_group_power(m, d: DispatchData) -> None:
+def add_group_power(m, d: DispatchModelData) -> None:
     """Group powers, seed 002 Eq. 11a: ``-P_g <= P_battery,g(t) = pch[g,t] - pdis[g,t] <= P_g`` with
     ``0 <= pch[g,t] <= P_g`` and ``0 <= pdis[g,t] <= P_g`` (kW).
 
@@ -304,7 +311,7 @@ def add_group_power(m, d: DispatchData) -> None:
     m._act_ch, m._act_dis = _active(ub_ch), _active(ub_dis)
 
 
-def add_soc_balance(m, d: DispatchData) -> None:
+def add_soc_balance(m, d: DispatchModelData) -> None:
     """Stored energy and its window, seed 002 Eq. 11b (kWh)::
 
         e[g,t] = e0_g + sum_{tau <= t} dt (eta_ch,g pch[g,tau] - pdis[g,tau] / eta_dis,g)
@@ -320,8 +327,8 @@ def add_soc_balance(m, d: DispatchData) -> None:
     """
     lo, hi = (b.tolist() for b in d.e_bounds_kwh)
     e0 = d.e0_kwh.tolist()
-    kc = (d.dt_h * d.eta_charge).tolist()
-    kd = (d.dt_h / d.eta_discharge).tolist()
+    kc = (d.dt_h * d.groups.eta_charge).tolist()
+    kd = (d.dt_h / d.groups.eta_discharge).tolist()
     ch_on, dis_on = (m._ub_ch > 0).tolist(), (m._ub_dis > 0).tolist()
     # cumulative energy change per group, one monomial per (g, tau), reused by every later row
     cum = []
@@ -345,7 +352,7 @@ def add_soc_balance(m, d: DispatchData) -> None:
     m.soc_window = pyo.Constraint(m.G, m.T, rule=window)
 
 
-def add_ess_power_balance(m, d: DispatchData) -> None:
+def add_ess_power_balance(m, d: DispatchModelData) -> None:
     """Unit power, seed 002 Eq. 11c ``|sum_g P_battery,g(t)| <= |P_ESS(t)|``, written as an equality with
     the unserved part (kW)::
 
@@ -370,18 +377,18 @@ def add_ess_power_balance(m, d: DispatchData) -> None:
     m.ess_balance = pyo.Constraint(m.T, rule=bal)
 
 
-def add_charge_discharge_exclusivity(m, d: DispatchData) -> None:
+def add_charge_discharge_exclusivity(m, d: DispatchModelData) -> None:
     """No simultaneous charge and discharge of one group: ``pch <= P_g y``, ``pdis <= P_g (1 - y)``,
     ``y[g,t]`` binary. Only added when ``options.exclusivity`` (then the model is a MILP)."""
     if not d.options.exclusivity:
         return
-    p = d.p_kw.tolist()
+    p = d.groups.p_kw.tolist()
     m.y = pyo.Var(m.G, m.T, within=pyo.Binary, doc="1 = charging")
     m.excl_ch = pyo.Constraint(m.G, m.T, rule=lambda m, g, t: m.pch[g, t] <= p[g] * m.y[g, t])
     m.excl_dis = pyo.Constraint(m.G, m.T, rule=lambda m, g, t: m.pdis[g, t] <= p[g] * (1 - m.y[g, t]))
 
 
-def add_life_consumption(m, d: DispatchData) -> None:
+def add_life_consumption(m, d: DispatchModelData) -> None:
     """Normalised life consumption, seed 002 Eq. 8 (throughput form) and 10b (dimensionless)::
 
         N_g^Life = sum_t dt (eta_ch,g pch[g,t] + pdis[g,t] / eta_dis,g) / (2 U_g)        (EFC, cycles)
@@ -394,8 +401,8 @@ def add_life_consumption(m, d: DispatchData) -> None:
     """
     Lr = d.life_ref
     base = (d.c_weight * d.dt_h / (2.0 * d.usable_kwh * Lr))
-    kc = (base * d.eta_charge).tolist()
-    kd = (base / d.eta_discharge).tolist()
+    kc = (base * d.groups.eta_charge).tolist()
+    kd = (base / d.groups.eta_discharge).tolist()
     l0 = (d.life_used0 / Lr).tolist()
     act_ch, act_dis = m._act_ch, m._act_dis
     m.life = pyo.Var(m.G, initialize=lambda _, g: l0[g], doc="normalised life consumption / L_ref [-]")
@@ -408,7 +415,7 @@ def add_life_consumption(m, d: DispatchData) -> None:
     m.life_def = pyo.Constraint(m.G, rule=life)
 
 
-def _penalty_and_regulariser(m, d: DispatchData):
+def _penalty_and_regulariser(m, d: DispatchModelData):
     """``w_u sum_t |u_t| dt / Thr_ref + w_reg sum_{g,t} n_g (a_ch,g pch^2 + a_dis,g pdis^2) / (a_ref P_ref^2)``.
 
     ``a_ref`` is the mean weight and ``P_ref = max_g P_g``.
@@ -425,10 +432,10 @@ def _penalty_and_regulariser(m, d: DispatchData):
     m._w_unserved = w_u
     if d.options.w_reg <= 0.0:
         return pen, 0.0
-    a_ch = d.c_weight * d.eta_charge / d.usable_kwh
-    a_dis = d.c_weight / (d.eta_discharge * d.usable_kwh)
+    a_ch = d.c_weight * d.groups.eta_charge / d.usable_kwh
+    a_dis = d.c_weight / (d.groups.eta_discharge * d.usable_kwh)
     a_ref = float(np.mean(np.concatenate([a_ch, a_dis])))
-    p_ref = max(float(d.p_kw.max()), 1e-9)
+    p_ref = max(float(d.groups.p_kw.max()), 1e-9)
     s = d.options.w_reg * d.multiplicity / (a_ref * p_ref**2)
     qc, qd = (s * a_ch).tolist(), (s * a_dis).tolist()
     reg = pyo.quicksum([qc[g] * m.pch[g, t] ** 2 for g in range(d.G) for t in m._act_ch[g]]
@@ -436,7 +443,7 @@ def _penalty_and_regulariser(m, d: DispatchData):
     return pen, reg
 
 
-def add_variance_objective(m, d: DispatchData) -> None:
+def add_variance_objective(m, d: DispatchModelData) -> None:
     """Objective, seed 002 Eq. 10a with the mean of Eq. 10c (in units of ``L_ref^2``)::
 
         min F = 1/(I-1) sum_g n_g (life[g] - nbar)^2,    nbar free,   I = sum_g n_g
@@ -458,7 +465,7 @@ def add_variance_objective(m, d: DispatchData) -> None:
     m.objective = pyo.Objective(expr=d.options.objective_scale * (var + pen + reg), sense=pyo.minimize)
 
 
-def add_throughput_objective(m, d: DispatchData) -> None:
+def add_throughput_objective(m, d: DispatchModelData) -> None:
     """Objective for the SOH-weighted-cost baseline: ``min sum_g C_g N_g^Life`` (in units of ``L_ref``), the
     total normalised life consumption, plus penalty and regulariser. An LP/QP."""
     pen, reg = _penalty_and_regulariser(m, d)
@@ -468,12 +475,12 @@ def add_throughput_objective(m, d: DispatchData) -> None:
     m.objective = pyo.Objective(expr=d.options.objective_scale * (total + pen + reg), sense=pyo.minimize)
 
 
-def build_dispatch_model(d: DispatchData, extra_constraints=None) -> pyo.ConcreteModel:
+def build_dispatch_model(d: DispatchModelData, extra_constraints=None) -> pyo.ConcreteModel:
     """Compose the dispatch model (Eq. 10-11) from the builders.
 
     Parameters
     ----------
-    d : DispatchData
+    d : DispatchModelData
     extra_constraints : callable, optional
         ``extra_constraints(model, data)`` is called last (like PyPSA's ``extra_functionality``).
     """
@@ -506,13 +513,13 @@ def dispatch_solution(m) -> dict:
     ``= life0 + C_g EFC_g``, ``variance`` (Eq. 10a of ``life_used`` over the physical groups,
     i.e. weighted by the multiplicity; unscaled). Arrays are per modelled group.
     """
-    d: DispatchData = m._data
+    d: DispatchModelData = m._data
     shape = (d.G, d.T)
     pch = np.maximum(_values(m.pch, shape), 0.0).T
     pdis = np.maximum(_values(m.pdis, shape), 0.0).T
-    e = d.e0_kwh + np.cumsum(d.dt_h * (d.eta_charge * pch - pdis / d.eta_discharge), axis=0)
+    e = d.e0_kwh + np.cumsum(d.dt_h * (d.groups.eta_charge * pch - pdis / d.groups.eta_discharge), axis=0)
     u = _values(m.u, (d.T,))
-    efc = d.dt_h * (d.eta_charge * pch + pdis / d.eta_discharge).sum(axis=0) / (2.0 * d.usable_kwh)
+    efc = d.dt_h * (d.groups.eta_charge * pch + pdis / d.groups.eta_discharge).sum(axis=0) / (2.0 * d.usable_kwh)
     life = d.life_used0 + d.c_weight * efc
     n = d.multiplicity
     mean = float(np.sum(n * life)) / d.n_groups

@@ -12,24 +12,26 @@ import pyomo.environ as pyo
 import pytest
 from pyomo.repn import generate_standard_repn
 
-from slopt.models.dispatch import (DispatchData, DispatchModelOptions, build_dispatch_model, dispatch_data,
+from slopt.battery.groups import BatteryGroups
+from slopt.models.dispatch import (DispatchModelData, DispatchModelOptions, build_dispatch_model, dispatch_model_data,
                                    dispatch_solution)
 from slopt.solve import SolveOptions, Status, solve
 
 
 def data(request_kw, n=(2000.0, 2000.0), e_kwh=100.0, p_kw=50.0, soh=1.0, eta=1.0, e0_pu=0.5,
-         life0=(0.0, 0.0), **opts) -> DispatchData:
+         life0=(0.0, 0.0), **opts) -> DispatchModelData:
     n = np.asarray(n, dtype=float)
     G = n.size
     soh_a = np.broadcast_to(np.asarray(soh, dtype=float), (G,))
     e_a = np.broadcast_to(np.asarray(e_kwh, dtype=float), (G,))
-    return DispatchData(e_kwh=e_a, p_kw=p_kw, soh=soh_a, eta_charge=eta, eta_discharge=eta, soc_min=0.1,
-                        soc_max=0.9, e0_kwh=e0_pu * soh_a * e_a, request_kw=request_kw, dt_h=1.0, n_remaining=n,
-                        life_used0=np.asarray(life0, dtype=float)[:G],
-                        options=DispatchModelOptions(**opts))
+    groups = BatteryGroups(e_kwh=e_a, p_kw=p_kw, soh=soh_a, eta_charge=eta, eta_discharge=eta, soc_min=0.1,
+                           soc_max=0.9)
+    return DispatchModelData(groups=groups, e0_kwh=e0_pu * soh_a * e_a, request_kw=request_kw, dt_h=1.0,
+                             n_remaining=n, life_used0=np.asarray(life0, dtype=float)[:G],
+                             options=DispatchModelOptions(**opts))
 
 
-def solved(d: DispatchData):
+def solved(d: DispatchModelData):
     m = build_dispatch_model(d)
     res = solve(m, SolveOptions())
     assert res.status == Status.OPTIMAL, res
@@ -162,10 +164,11 @@ def test_random_cases_are_certified_optimal():
     rng = np.random.default_rng(3)
     for _ in range(5):
         G, T = 4, 8
-        d = DispatchData(e_kwh=rng.uniform(10, 30, G), p_kw=rng.uniform(5, 15, G), soh=rng.uniform(0.7, 1.0, G),
-                         eta_charge=rng.uniform(0.9, 0.98, G), eta_discharge=rng.uniform(0.9, 0.98, G),
-                         soc_min=0.1, soc_max=0.9, e0_kwh=rng.uniform(2, 8, G), request_kw=rng.normal(0, 20, T),
-                         dt_h=0.25, n_remaining=rng.uniform(800, 2400, G), life_used0=rng.uniform(0, 1e-5, G))
+        groups = BatteryGroups(e_kwh=rng.uniform(10, 30, G), p_kw=rng.uniform(5, 15, G), soh=rng.uniform(0.7, 1.0, G),
+                               eta_charge=rng.uniform(0.9, 0.98, G), eta_discharge=rng.uniform(0.9, 0.98, G),
+                               soc_min=0.1, soc_max=0.9)
+        d = DispatchModelData(groups=groups, e0_kwh=rng.uniform(2, 8, G), request_kw=rng.normal(0, 20, T),
+                              dt_h=0.25, n_remaining=rng.uniform(800, 2400, G), life_used0=rng.uniform(0, 1e-5, G))
         m, _ = solved(d)
         assert fw_gap(m) <= 1e-5 * max(1.0, abs(pyo.value(m.objective)))
 
@@ -233,8 +236,9 @@ def test_exclusivity_milp():
     np.testing.assert_allclose(s["p_group_kw"].sum(axis=1), [10.0, -6.0], atol=1e-6)
 
 
-def test_dispatch_data_uses_eq_7b():
+def test_dispatch_model_data_uses_eq_7b():
     from slopt.battery.aging import remaining_cycles
-    d = dispatch_data(10.0, 5.0, np.array([1.0, 0.7]), 0.95, 0.95, 0.1, 0.9, 5.0, [1.0], 0.25)
+    groups = BatteryGroups(10.0, 5.0, np.array([1.0, 0.7]), 0.95, 0.95, 0.1, 0.9)
+    d = dispatch_model_data(groups, 5.0, [1.0], 0.25)
     np.testing.assert_allclose(d.n_remaining, [2493.27, remaining_cycles(0.7)])
     assert d.life_used0.tolist() == [0.0, 0.0]
