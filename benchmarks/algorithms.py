@@ -1,4 +1,4 @@
-"""Seed 002 Table 5: DBO-MFAC vs PSO vs GA, and against the exact MILP optimum.
+"""Yuan et al. Table 5: DBO-MFAC vs PSO vs GA, and against the exact MILP optimum.
 
 For each feeder (ieee33 = the paper's 35-node, ieee69 = 66-node, ieee141 = 128-node) the sites
 are first chosen by the free-siting MILP (``benchmarks/_instances.py`` instance: 10 weakest
@@ -173,7 +173,7 @@ def summarise(runs: pd.DataFrame, milp: dict) -> pd.DataFrame:
 def markdown(summary: pd.DataFrame, args) -> str:
     lines = [f"# Table 5 reproduction: pop {args.pop}, {args.gens} generations, {args.seeds} seeds", "",
              "| system | algorithm | feasible runs | median wall s | median gens to 0.1 % | best cost $ | median cost $ | "
-             "rel. std | gap best / median to MILP | seed: time, iterations, std |",
+             "rel. std | gap best / median to MILP | Yuan et al.: time, iterations, std |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for _, r in summary.iterrows():
         seed = "—" if r["seed_time"] is None or pd.isna(r["seed_time"]) else \

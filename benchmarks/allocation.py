@@ -1,4 +1,4 @@
-"""Seed 003 Tables 5-6: static vs adaptive allocation on the same footing, at 120, 10,000 and 100,000 modules.
+"""Kumar et al. Tables 5-6: static vs adaptive allocation on the same footing, at 120, 10,000 and 100,000 modules.
 
 For ``generate_fleet(n, seed=0)`` and two market settings -- no limits (the paper's setting:
 every battery may take its best route) and the default demands scaled by n/120 -- this runs:
@@ -182,7 +182,7 @@ def notes(df: pd.DataFrame) -> str:
     big = int(df["batteries"].max())
     return f"""## How these numbers differ from Kumar et al. (68 / 96 % correct, 4.8 / 6.9 years)
 
-**What "correct" means.** Seed 003 does not define correct allocation; it says 32 % of the static
+**What "correct" means.** Kumar et al. do not define correct allocation; they say 32 % of the static
 allocations "did not match their thermal and performance characteristics". Here a route is correct
 if the battery meets the application's requirements for a {SERVICE_YEARS:g}-year service in the twin
 (SOH and resistance limits, thermal limit, no ageing knee before the end of service). This does not
@@ -222,7 +222,7 @@ the application (0 if unfit or thermally unsafe, else until the knee).
   sooner than backup but earns more.
 - The lifespan metric follows the objective. With each module's twin life as the objective, the
   adaptive plan reaches {g(life, "mean_years"):.2f} years, but it is worth only
-  ${g(life, "value_usd"):,.0f}. The seed optimises remaining life, degradation and cost together,
+  ${g(life, "value_usd"):,.0f}. Kumar et al. optimise remaining life, degradation and cost together,
   which would sit between these plans.
 - The paper's absolute levels (4.8 and 6.9 years, its Table 4 gives 3.8-7.5 years) are shorter than
   our twin's lives on these duties, which are calibrated against BLAST-Lite (`docs/twin.md`).

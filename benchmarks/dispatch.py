@@ -1,4 +1,4 @@
-"""Seed 002 Tables 3 and 4 and Figs 7-8: dispatch among the node-30 battery groups.
+"""Yuan et al. Tables 3 and 4 and Figs 7-8: dispatch among the node-30 battery groups.
 
 Table 4: every strategy (priority = Eq. 9, CPD, SOHD, MPCD, Eq. 10 optimal) on the base request
 (the bus-30 storage power of the ieee33 sizing plan, scaled to the paper's 186 kWh system), with
@@ -94,8 +94,8 @@ def main() -> None:
     files = write_dispatch_result(runs or list(by_sc.values()), OUT / "dispatch", plots=True, plot_scenario="base",
                                   title="node30-groups")
 
-    lines = ["# Seed 002 Table 4: dispatch strategies at node 30 (base request, 15 min)", "",
-             "| strategy | SOH loss %/day | deviation kW (MAE) | time s | voltage RMSE p.u. | unserved kWh | active groups | seed: %/day, kW, s, p.u. |",
+    lines = ["# Yuan et al. Table 4: dispatch strategies at node 30 (base request, 15 min)", "",
+             "| strategy | SOH loss %/day | deviation kW (MAE) | time s | voltage RMSE p.u. | unserved kWh | active groups | Yuan et al.: %/day, kW, s, p.u. |",
              "|---|---:|---:|---:|---:|---:|---|---|"]
     for _, r in t4.iterrows():
         if isinstance(r.get("note"), str):
@@ -106,12 +106,12 @@ def main() -> None:
         lines.append(f"| {r['strategy']} | {r['soh_degradation_pct_per_day']:.5f} | {r['deviation_mae_kw']:.3f} | "
                      f"{r['compute_s_median']:.3f} | {r['voltage_rmse_pu']:.5f} | {r['unserved_kwh']:.1f} | "
                      f"{r['active_groups']} | {seed} |")
-    lines += ["", "# Seed 002 Table 3: priority strategy across load scenarios", "",
-              "```", t3.to_string(), "```", "", "Seed 002 Table 3 (peak kW, active groups, SOC range groups 1-4, "
+    lines += ["", "# Yuan et al. Table 3: priority strategy across load scenarios", "",
+              "```", t3.to_string(), "```", "", "Yuan et al. Table 3 (peak kW, active groups, SOC range groups 1-4, "
               "SOC range group 9, efficiency %, consistency):", ""]
     lines += [f"- {k}: {v}" for k, v in SEED_T3.items()]
-    lines += ["", "## Where we differ from the seed", "",
-              "- All nine groups stay active under every strategy and scenario; the seed reports groups 5-8 idle.",
+    lines += ["", "## Where we differ from Yuan et al.", "",
+              "- All nine groups stay active under every strategy and scenario; the paper reports groups 5-8 idle.",
               "  Our priority rule follows the stated intent of Eq. 9 (healthy packs first, SOC balanced), which",
               "  fills G1-G4 first but needs G5-G9 whenever the request exceeds what G1-G4 can take.",
               "- The health-priority rule lowers the SOH loss rate below CPD and SOHD on the base request, but by",
@@ -122,7 +122,7 @@ def main() -> None:
               "- The deviation and voltage RMSE are equal for the three numpy strategies: they all deliver the",
               "  request whenever the groups can (the deviation is the unserved part); the paper's values are",
               "  not reproducible from its text.",
-              "- System efficiency is 88 % (our 0.95/0.93 one-way efficiencies); the seed reports 94-96 %.",
+              "- System efficiency is 88 % (our 0.95/0.93 one-way efficiencies); the paper reports 94-96 %.",
               "- The scenario peaks are mapped onto the 107 kW system by our rule (docs/dispatch.md); medium,",
               "  high and variable exceed the 186 kWh system and leave unserved energy.",
               "- Times: the numpy strategies run the day in milliseconds (computation time above includes the",

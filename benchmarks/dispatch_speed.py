@@ -1,4 +1,4 @@
-"""Speed of the numpy dispatch strategies (DESIGN section 9; target: priority, 9 groups x 288 steps <= 10 ms).
+"""Speed of the numpy dispatch strategies (target: priority, 9 groups x 288 steps <= 10 ms).
 
 For the node-30 groups of ``instances/node30-groups.toml`` (9 groups) and a seeded random request
 at 60, 15 and 5 min resolution (24, 96, 288 steps), three times are taken per strategy, each the

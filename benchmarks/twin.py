@@ -1,4 +1,4 @@
-"""Speed of the digital twin: batteries x 8 applications x 10 years (DESIGN §10 target: 100,000 in <= 10 s).
+"""Speed of the digital twin: batteries x 8 applications x 10 years (target: 100,000 in <= 10 s).
 
 For each fleet size a synthetic fleet is generated (``slopt.fleet.generate_fleet``, seeded) and
 ``slopt.battery.twin.simulate_twin`` evaluates every battery in all eight applications of

@@ -2,7 +2,7 @@
 
 Every error carries a one-line message. Input errors name the file, the field path and
 the offending value, e.g. ``instances/x.toml: storage.retired.soh = 1.7: must be in (0, 1]``.
-The command line turns them into exit codes (DESIGN section 11):
+The command line turns them into exit codes:
 ``InstanceError`` (and its subclass ``ArgumentError``) -> 2, ``InfeasibleError`` -> 3, ``SolverError`` and ``OutputError`` -> 4.
 """
 

@@ -32,7 +32,7 @@ Backends:
     with an address string (``"tcp://host:8786"``) the call connects to that scheduler; with
     a ``Client`` the call uses it and leaves it open.
 
-Reproducibility (DESIGN section 1): **tasks carry their own seeds**. ``fn`` must draw all its
+Reproducibility: **tasks carry their own seeds**. ``fn`` must draw all its
 randomness from ``np.random.default_rng(seed)`` (or a ``Generator`` in the task), never from
 the global ``np.random`` / ``random`` state, which differs from worker to worker. Then the same
 task gives the same result whatever the backend, the number of workers or the completion

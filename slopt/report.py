@@ -190,7 +190,7 @@ def dispatch_tables(runs) -> dict[str, pd.DataFrame]:
 
 def plot_dispatch(runs, out_dir: str | Path, scenario: str | None = None, title: str = "",
                   suffix: str = "") -> list[Path]:
-    """Seed 002 Fig. 7 (SOC per group, one panel per strategy) and Fig. 8 (energy per group).
+    """Yuan et al. Fig. 7 (SOC per group, one panel per strategy) and Fig. 8 (energy per group).
 
     Plots the runs of ``scenario`` (default: the first run's). Writes ``soc_groups.png`` and
     ``energy_groups.png``.
@@ -222,7 +222,7 @@ def plot_dispatch(runs, out_dir: str | Path, scenario: str | None = None, title:
     for ax in axes.ravel()[n:]:
         ax.axis("off")
     axes.ravel()[0].legend(fontsize=7, ncol=3, loc="best")
-    fig.suptitle(f"{title + ': ' if title else ''}SOC per battery group, scenario {scenario} (seed 002 Fig. 7)", fontsize=10)
+    fig.suptitle(f"{title + ': ' if title else ''}SOC per battery group, scenario {scenario} (Yuan et al. Fig. 7)", fontsize=10)
     fig.tight_layout()
     paths.append(_save(fig, out_dir / f"soc_groups{suffix}.png"))
     plt.close(fig)
@@ -238,7 +238,7 @@ def plot_dispatch(runs, out_dir: str | Path, scenario: str | None = None, title:
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xticks(x, names)
     ax.set_ylabel("energy (kWh): charged + / discharged -")
-    ax.set_title(f"{title + ': ' if title else ''}energy per battery group, scenario {scenario} (seed 002 Fig. 8)",
+    ax.set_title(f"{title + ': ' if title else ''}energy per battery group, scenario {scenario} (Yuan et al. Fig. 8)",
                  fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)

@@ -1,4 +1,4 @@
-"""``solve_sizing``: exact capacity sizing whose plan is optimal in AC (DESIGN sections 5 and 12).
+"""``solve_sizing``: exact capacity sizing whose plan is optimal in AC (``docs/sizing.md``).
 
 The MILP of :mod:`slopt.models.sizing` holds the voltage band through a linear model of the
 squared voltages in the sites' net load. The AC loop makes that model exact at the answer:
@@ -57,7 +57,7 @@ class SizingOptions:
     solver : SolveOptions
         Time limit (per round), gap, threads, seed of HiGHS.
     objective : str
-        ``"capex"`` (seed 002 Eq. 2) or ``"annualised"``.
+        ``"capex"`` (Yuan et al. Eq. 2) or ``"annualised"``.
     ac_tol_pu : float
         Largest AC band violation accepted for the final plan, and largest unused AC margin
         left on a binding band row.
@@ -106,7 +106,7 @@ class SizingOptions:
 
 @dataclass(frozen=True)
 class HeuristicOptions:
-    """Options of the bilevel heuristics (seed 002 Algorithm 1).
+    """Options of the bilevel heuristics (Yuan et al. Algorithm 1).
 
     Attributes
     ----------
@@ -197,7 +197,7 @@ class SizingResult:
     least_violation: pd.DataFrame | None = None
 
     def table2(self) -> pd.DataFrame:
-        """The plan in the shape of seed 002 Table 2 (rows: bus x quantity; columns: new, retired, total)."""
+        """The plan in the shape of Yuan et al. Table 2 (rows: bus x quantity; columns: new, retired, total)."""
         if self.sizing.empty:
             return pd.DataFrame()
         s = self.sizing.copy()
@@ -247,7 +247,7 @@ def solve_sizing(instance: Instance, method: str = "milp", options: SizingOption
     instance : Instance
     method : str
         ``"milp"`` (exact, Pyomo + HiGHS, AC loop of the module docstring), or a bilevel heuristic
-        of seed 002 Algorithm 1 whose fitness simulates the day under MFAC control: ``"dbo"``
+        of Yuan et al. Algorithm 1 whose fitness simulates the day under MFAC control: ``"dbo"``
         (:class:`slopt.heuristics.DBO`), ``"pso"`` or ``"ga"`` (pymoo).
     options : SizingOptions, optional
     extra_constraints : callable, optional

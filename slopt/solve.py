@@ -10,7 +10,7 @@ of :class:`SolveOptions` and maps the outcome to an honest :class:`Status`:
 * ``unbounded``;
 * ``error``      - anything else, including a limit reached without an incumbent.
 
-Following DESIGN section 12, the relative gap is computed here from the incumbent and the
+The relative gap is computed here from the incumbent and the
 bound (``|inc - bound| / max(|inc|, 1e-10)``) because the legacy wrapper reports an absolute gap.
 
 HiGHS's own log is switched off (``output_flag = False``) from the moment the HiGHS object is

@@ -116,7 +116,7 @@ def test_limit_reached_is_feasible_with_gap_never_optimal():
 
 
 def test_resolutions_60_15_5_give_consistent_plans():
-    """Seed 002 Fig. 6: the same day at 1 h, 15 min and 5 min. Finer steps resolve the peak
+    """Yuan et al. Fig. 6: the same day at 1 h, 15 min and 5 min. Finer steps resolve the peak
     better, so the cost can only move a little; each plan holds the band in AC."""
     import slopt
     from slopt.grid.profiles import load_profile, pv_profile

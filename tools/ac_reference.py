@@ -96,7 +96,7 @@ class _Rows:
 
 
 def _storage(inst, L: _Layout, objective: str):
-    """Bounds, integrality, cost vector and the rows of the storage model (DESIGN section 5)."""
+    """Bounds, integrality, cost vector and the rows of the storage model (docs/sizing.md)."""
     techs = [inst.technologies[k] for k in ("new", "retired") if k in inst.technologies]
     cand = inst.candidates
     C, K, T, dt = L.C, L.K, L.T, inst.dt_h

@@ -1,4 +1,4 @@
-"""Write the node-30 dispatch request of instances/node30-groups.toml (seed 002 §5.2).
+"""Write the node-30 dispatch request of instances/node30-groups.toml (Yuan et al. §5.2).
 
 Usage: python tools/make_node30_request.py [--instance instances/ieee33-hybrid.toml] [--out instances/node30]
 
@@ -7,11 +7,11 @@ Usage: python tools/make_node30_request.py [--instance instances/ieee33-hybrid.t
    was made that way, before the MILP's default became a free cyclic start.
 2. The request is the plan's storage net power at bus 30, summed over the technologies
    (``dispatch[bus == 30].p_net_kw``; + charging), scaled by ``186 kWh / (bus-30 nameplate
-   energy of the plan)`` so that it fits the seed's 186 kWh node-30 system (56 kWh new +
+   energy of the plan)`` so that it fits the paper's 186 kWh node-30 system (56 kWh new +
    130 kWh second-life). Written to ``request_15min.csv`` (``time,p_request_kw``).
 3. The "variable load" scenario of Table 3 (``request_variable_15min.csv``): the request
    normalised to a unit peak, times an envelope that swings between the low (80 kW) and the
-   high (200 kW) end of the seed's 80-200 kW range with a 3-h period, both mapped to this
+   high (200 kW) end of the paper's 80-200 kW range with a 3-h period, both mapped to this
    system by the factor ``P_rated / 220 kW`` (``P_rated`` = the groups' summed power rating in
    node30-groups.toml). The mapping is slopt's, documented in docs/dispatch.md.
 
@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 BUS = 30
-SYSTEM_KWH = 186.0             # seed 002 §5.2: 56 kWh new + 130 kWh second-life at node 30
-TABLE3_TOP_KW = 220.0          # top of the seed's highest Table 3 range, mapped to P_rated
-VARIABLE_KW = (80.0, 200.0)    # seed's "variable load" range
+SYSTEM_KWH = 186.0             # Yuan et al. §5.2: 56 kWh new + 130 kWh second-life at node 30
+TABLE3_TOP_KW = 220.0          # top of the paper's highest Table 3 range, mapped to P_rated
+VARIABLE_KW = (80.0, 200.0)    # the paper's "variable load" range
 VARIABLE_PERIOD_H = 3.0
 
 

@@ -1,4 +1,4 @@
-"""Cycle-life degradation model of seed 002 §4.1 (Eq. 7a-7c, 8), Woehler DoD law, calendar fade.
+"""Cycle-life degradation model of Yuan et al. §4.1 (Eq. 7a-7c, 8), Woehler DoD law, calendar fade.
 
 The pieces, all numpy-vectorised (the only loop is a thin one over battery groups around the
 ``rainflow`` package, which works on one series at a time):
@@ -17,7 +17,7 @@ The pieces, all numpy-vectorised (the only loop is a thin one over battery group
 - :func:`soh_after`, :func:`degradation_rate_pct_per_day`: the SOH update of the dispatch
   simulator (Table 4 metric).
 
-See ``docs/aging.md`` for the derivations and the choices made outside the seed.
+See ``docs/aging.md`` for the derivations and the choices made outside the paper.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ _SOC_TOL_PU = 1e-6
 
 @dataclass(frozen=True)
 class CycleLifeFit:
-    """Fitted SOH-versus-cycles curve of seed 002 Eq. 7a-7b.
+    """Fitted SOH-versus-cycles curve of Yuan et al. Eq. 7a-7b.
 
     Attributes
     ----------
@@ -74,17 +74,17 @@ class CycleLifeFit:
 
     @property
     def life_cycles(self) -> float:
-        """Total full-cycle life ``num0 + a2`` at which Eq. 7b reaches zero (2500.004 for the seed)."""
+        """Total full-cycle life ``num0 + a2`` at which Eq. 7b reaches zero (2500.004 for the paper's fit)."""
         return self.num0_cycles + self.a2
 
     @property
     def soh_eol_pu(self) -> float:
-        """SOH at which Eq. 7b reaches zero remaining cycles (about 0.1917 for the seed)."""
+        """SOH at which Eq. 7b reaches zero remaining cycles (about 0.1917 for the paper's fit)."""
         return float(soh_from_cycles(self.life_cycles, self))
 
 
 DEFAULT_FIT = CycleLifeFit()
-"""Seed 002 coefficients (a1 = 0.978, a2 = 6.734, a3 = 1953, Eq. 7b constant 2493.27)."""
+"""Coefficients of Yuan et al. (2025) (a1 = 0.978, a2 = 6.734, a3 = 1953, Eq. 7b constant 2493.27)."""
 
 
 def _as_float(x):
@@ -94,7 +94,7 @@ def _as_float(x):
 
 
 def soh_from_cycles(l_cycles, fit: CycleLifeFit = DEFAULT_FIT):
-    """State of health after ``l`` full cycles, seed 002 Eq. 7a.
+    """State of health after ``l`` full cycles, Yuan et al. Eq. 7a.
 
     ``SOH(l) = a1 * exp(-((l - a2) / a3)^2)``
 
@@ -104,7 +104,7 @@ def soh_from_cycles(l_cycles, fit: CycleLifeFit = DEFAULT_FIT):
         Cycle count (equivalent full cycles), any shape. Must be finite; negative values are
         accepted (the Gaussian is defined everywhere) but meaningless.
     fit : CycleLifeFit
-        Coefficients; the seed's by default.
+        Coefficients; the paper's by default.
 
     Returns
     -------
@@ -157,7 +157,7 @@ def cycles_from_soh(soh_pu, fit: CycleLifeFit = DEFAULT_FIT):
 
 
 def remaining_cycles(soh_pu, fit: CycleLifeFit = DEFAULT_FIT):
-    """Remaining full cycles of a pack at a given SOH, seed 002 Eq. 7b.
+    """Remaining full cycles of a pack at a given SOH, Yuan et al. Eq. 7b.
 
     ``Num(SOH) = 2493.27 - a3 * sqrt(-ln(500*SOH/489))``, i.e. ``num0 - a3*sqrt(-ln(SOH/a1))``,
     which equals ``fit.life_cycles - cycles_from_soh(SOH)`` (``life_cycles = num0 + a2 = 2500``).
@@ -283,7 +283,7 @@ def rainflow_cycles(series) -> pd.DataFrame:
 
 
 def equivalent_full_cycles(soc_pu, woehler: Woehler = Woehler.LFP):
-    """Equivalent full cycles of SOC trajectories, seed 002 Eq. 7c and 8.
+    """Equivalent full cycles of SOC trajectories, Yuan et al. Eq. 7c and 8.
 
     Rainflow-count the SOC trajectory (ASTM E1049-85); cycle ``m`` with depth ``D_m`` (its SOC
     range) and count ``c_m`` (0.5 or 1) adds ``c_m * N100 / N(D_m) = c_m * D_m^k`` (Eq. 7c), and
@@ -351,7 +351,7 @@ def arrhenius_factor(temp_c, ea_j_per_mol: float, t_ref_c: float = 25.0):
 def calendar_fade(t_days, temp_c, k_ref, ea_j_per_mol: float, t_ref_c: float = 25.0):
     """Calendar capacity fade at constant temperature: ``k(T) * sqrt(t)``.
 
-    ``fade(t, T) = k_ref * exp(-Ea/R * (1/T - 1/T_ref)) * sqrt(t)``  (DESIGN §8; not in seed 002)
+    ``fade(t, T) = k_ref * exp(-Ea/R * (1/T - 1/T_ref)) * sqrt(t)``  (not in Yuan et al.; ``docs/aging.md``)
 
     Parameters
     ----------
@@ -458,7 +458,7 @@ def soh_after(soh0_pu, efc, fit: CycleLifeFit = DEFAULT_FIT):
 
 
 def degradation_rate_pct_per_day(soh_start_pu, soh_end_pu, duration_days):
-    """Average SOH degradation rate in %/day (seed 002 Table 4 metric).
+    """Average SOH degradation rate in %/day (Yuan et al. Table 4 metric).
 
     ``rate = 100 * (SOH_start - SOH_end) / duration``
 

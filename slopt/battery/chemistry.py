@@ -10,7 +10,7 @@ A :class:`Chemistry` record carries, for one chemistry of the fleet table:
 - **calendar ageing** ``q_cal = k_cal * soc_stress * A_cal(T) * t^p_cal`` (:meth:`Chemistry.calendar_fade`);
 - **cycling ageing** of the twin ``q_cyc = (k_cyc * phi(D, c) * g(T) * f_C * X)^p_cyc``
   (:meth:`Chemistry.cycling_fade`), the **knee** and **resistance growth**;
-- **the Woehler cycle-life law** ``N(D) = N100 * D^-k`` of seed 002 Eq. 7c (:attr:`Chemistry.cycle_life`);
+- **the Woehler cycle-life law** ``N(D) = N100 * D^-k`` of Yuan et al. Eq. 7c (:attr:`Chemistry.cycle_life`);
 - **economics**: the net recycling value and a default purchase price of a retired module.
 
 :data:`CHEMISTRIES` is the table. The twin (:mod:`slopt.battery.twin`), the ageing functions
@@ -22,12 +22,13 @@ chemistry is one entry here plus its data**: the BLAST-Lite rows in
 
 **Two cycle-life descriptions, named on purpose.** The twin's cycling law (``k_cyc``, ``p_cyc``,
 ``dod_*``, ``rate_coef``, ``ea_*``) is fitted to BLAST-Lite's cells and is what the digital twin
-ages batteries with. :attr:`Chemistry.woehler` is the nominal Woehler law of DESIGN §8 (LFP
-N100 = 5000, k = 1.2; NMC 2000, 1.8): seed 002 Eq. 7c uses it only to weight rainflow cycles
-``D^k`` in the dispatch simulator, the economics and the passport's weighted cycle count, and the
-seed-002 figures (``benchmarks/results/dispatch*``) are computed with it. The Woehler law the
-twin implies (:meth:`Chemistry.twin_cycle_life`: LFP N100 ~ 8,700, k ~ 1.34; NMC ~ 3,400, k ~ 2.9
-at 25 degC) is a different cell's; a chemistry without a stated ``woehler`` (NCA) uses that one, so
+ages batteries with. :attr:`Chemistry.woehler` is the nominal Woehler law (LFP
+N100 = 5000, k = 1.2; NMC 2000, 1.8; inside the typical ranges LFP N100 3,000-8,000, k 1.0-1.5;
+NMC 1,000-3,000, k 1.5-2.2): Yuan et al. Eq. 7c uses it only to weight rainflow cycles ``D^k``
+in the dispatch simulator, the economics and the passport's weighted cycle count, and the
+figures of Yuan et al. Tables 3-4 (``benchmarks/results/dispatch*``) are computed with it. The
+Woehler law the twin implies (:meth:`Chemistry.twin_cycle_life`: LFP N100 ~ 8,700, k ~ 1.34;
+NMC ~ 3,400, k ~ 2.9 at 25 degC) is a different cell's; a chemistry without a stated ``woehler`` (NCA) uses that one, so
 it has a single source. ``docs/chemistry.md`` tabulates both.
 
 This module is the bottom of the battery layer: numpy only, no other slopt import.
@@ -56,7 +57,7 @@ T_REF_K = 298.15
 _SOC_TOL_PU = 1e-6
 
 
-# --------------------------------------------------------------------------- Woehler law (seed 002 Eq. 7c)
+# --------------------------------------------------------------------------- Woehler law (Yuan et al. Eq. 7c)
 
 
 def check_dod(dod_pu, fn: str) -> np.ndarray:
@@ -88,7 +89,8 @@ class Woehler:
     Notes
     -----
     ``Woehler.LFP`` and ``Woehler.NMC`` are the ``cycle_life`` of :data:`CHEMISTRIES` (LFP
-    N100 = 5000, k = 1.2; NMC 2000, 1.8, inside the typical ranges of DESIGN §8);
+    N100 = 5000, k = 1.2; NMC 2000, 1.8, inside the typical ranges LFP N100 3,000-8,000,
+    k 1.0-1.5; NMC 1,000-3,000, k 1.5-2.2);
     :meth:`for_chemistry` looks any chemistry of the table up.
     """
 
@@ -190,7 +192,7 @@ class Chemistry:
     EFC^2); ``accel_knee_factor`` and ``accel_kappa_factor`` for accelerated agers.
     Resistance: ``rho_cal``, ``rho_cyc``, ``rho_knee`` growth per unit of fade.
 
-    Cycle life (seed 002 Eq. 7c): ``woehler``, the nominal Woehler law, or ``None`` to use the
+    Cycle life (Yuan et al. Eq. 7c): ``woehler``, the nominal Woehler law, or ``None`` to use the
     one the twin's law implies (:attr:`cycle_life`, :meth:`twin_cycle_life`).
 
     Economics: ``recycle_usd_per_kwh`` net one-off recycling value per nominal kWh (negative: a
@@ -357,7 +359,7 @@ class Chemistry:
 
     @property
     def cycle_life(self) -> Woehler:
-        """The Woehler law of seed 002 Eq. 7c for this chemistry: ``woehler`` if stated, else
+        """The Woehler law of Yuan et al. Eq. 7c for this chemistry: ``woehler`` if stated, else
         :meth:`twin_cycle_life`."""
         return self.woehler if self.woehler is not None else self.twin_cycle_life()
 

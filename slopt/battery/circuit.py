@@ -12,7 +12,7 @@ The digital twin (:mod:`slopt.battery.twin`) and the synthetic BMS histories
 - :func:`temperature_rise_k` and :func:`thermal_response`: the lumped thermal model
   ``m*cp*dT/dt = Q - hA*(T - T_amb)``.
 
-Why hand-written: these few lines are the product's physics (DESIGN §10) and must run
+Why hand-written: these few lines are the product's physics (the digital twin) and must run
 vectorised over (batteries x applications x steps); no library offers that without a solver
 loop per cell.
 """

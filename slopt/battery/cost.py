@@ -1,4 +1,4 @@
-"""Storage cost model of seed 002, Eq. 1a-1f and Eq. 2, with Table 1 defaults.
+"""Storage cost model of Yuan et al., Eq. 1a-1f and Eq. 2, with Table 1 defaults.
 
 ``C = E*(Ce + Cb + Cj + Cw + Cd) + P*Cp`` with E in Wh and P in W (so $/Wh and $/W
 coefficients); ``Cw`` is one year of O&M. Beyond the paper, :func:`annualised_cost_usd`
@@ -19,7 +19,7 @@ __all__ = ["Technology", "NEW_DEFAULT", "RETIRED_DEFAULT", "storage_cost_usd", "
 
 @dataclass(frozen=True)
 class Technology:
-    """Cost and operating parameters of one storage technology (seed 002 Table 1).
+    """Cost and operating parameters of one storage technology (Yuan et al. Table 1).
 
     Attributes
     ----------
@@ -74,9 +74,9 @@ class Technology:
         return replace(self, **changes)
 
 
-#: Seed 002 Table 1, new batteries.
+#: Yuan et al. Table 1, new batteries.
 NEW_DEFAULT = Technology(name="new")
-#: Seed 002 Table 1, retired batteries (SOH and C-rate are not in Table 1: slopt defaults).
+#: Yuan et al. Table 1, retired batteries (SOH and C-rate are not in Table 1: slopt defaults).
 RETIRED_DEFAULT = Technology(
     name="retired", ce_usd_per_wh=0.5, cp_usd_per_w=0.2, cb_usd_per_wh=0.1, cj_usd_per_wh=0.3,
     cw_usd_per_wh_yr=0.015, cd_usd_per_wh=0.1, eta_charge=0.93, eta_discharge=0.93,
@@ -99,7 +99,7 @@ def storage_cost_usd(tech: Technology, e_kwh, p_kw):
 
     Examples
     --------
-    >>> storage_cost_usd(NEW_DEFAULT, 22.5, 18)     # seed 002 Table 2, node 8
+    >>> storage_cost_usd(NEW_DEFAULT, 22.5, 18)     # Yuan et al. Table 2, node 8
     39375.0
     """
     tech, e, p = _cost_args(tech, e_kwh, p_kw, "storage_cost_usd")

@@ -64,7 +64,7 @@ def _cell3(col: str, v) -> str:
 
 
 def dispatch_table3(table) -> Table:
-    """Seed 002 Table 3 for one strategy, transposed: one column per scenario."""
+    """Yuan et al. Table 3 for one strategy, transposed: one column per scenario."""
     t = Table(title=f"Table 3 of Yuan et al. 2025 ({escape(table.attrs.get('strategy', ''))})", header_style="bold")
     t.add_column("quantity", style="bold", no_wrap=True)
     for k in table.index:

@@ -107,7 +107,7 @@ def _print_assignment(console, name: str, n: int, res, base, service: float) -> 
                   "" if np.isnan(r["mean_rte"]) else f"{r['mean_rte']:.3f}")
     console.print(t)
     ma, mb = res.metrics(service_years=service), allocation_metrics(base, service_years=service)
-    mt = Table(title=f"adaptive (twin + MILP) vs static SOH threshold (seed 003 §5a), same demands; "
+    mt = Table(title=f"adaptive (twin + MILP) vs static SOH threshold (Kumar et al. §5a), same demands; "
                      f"correct = fit for {service:g} years", header_style="bold")
     for col in ("metric", "adaptive", "static"):
         mt.add_column(col, justify="right" if col != "metric" else "left")

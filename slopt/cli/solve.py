@@ -17,7 +17,7 @@ __all__ = ["solve", "sizing_table", "run_summary", "diagnosis_table"]
 
 
 def sizing_table(res) -> Table:
-    """The plan in the shape of seed 002 Table 2, with totals."""
+    """The plan in the shape of Yuan et al. Table 2, with totals."""
     t = Table(title=f"sizing plan: {escape(res.instance.name)} ({res.method})", header_style="bold")
     for col in ("bus", "quantity", "new", "retired", "total"):
         t.add_column(col, justify="right" if col not in ("quantity",) else "left")

@@ -1,4 +1,4 @@
-"""Controllers (numpy only): model-free adaptive control of storage power (seed 002 §3.2)."""
+"""Controllers (numpy only): model-free adaptive control of storage power (Yuan et al. §3.2)."""
 
 from slopt.control.mfac import MFAC, MFACParams, control_law, ppd_reset, ppd_update, zone_matrix
 

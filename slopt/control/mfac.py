@@ -1,6 +1,6 @@
-"""Model-free adaptive control (MFAC), compact-form dynamic linearisation (seed 002 §3.2).
+"""Model-free adaptive control (MFAC), compact-form dynamic linearisation (Yuan et al. §3.2).
 
-This is the lower-level voltage controller of the bilevel DBO–MFAC method (seed 002 §3.3):
+This is the lower-level voltage controller of the bilevel DBO–MFAC method (Yuan et al. §3.3):
 at every time step it sets each storage unit's active power from the measured voltage
 alone, with no grid or battery model. It is hand-written in numpy, not taken from a control
 library, because it *is* the product: it runs inside the fitness evaluation of every
@@ -8,7 +8,7 @@ candidate solution, so it must be vectorised over a leading batch axis (the popu
 over units, hold the feeder-specific rules (deadband with release, saturation by rating and
 state-of-charge window, anti-windup, zone minimum voltage) and stay testable piece by piece.
 
-Equations (seed 002 numbering; ``k`` is the time step)
+Equations (Yuan et al. numbering; ``k`` is the time step)
 
 * Eq. 3b, compact-form dynamic linearisation: ``dy(k) = phi(k)^T du(k)``.
 * PPD estimate (Hou & Jin 2011, the estimator behind Eq. 3b)::
@@ -80,7 +80,7 @@ def _to_unit(x, zmat):
 
 
 def ppd_update(phi, du, dy, eta, mu, zmat=None):
-    """One step of the pseudo-partial-derivative (PPD) estimator behind seed 002 Eq. 3b.
+    """One step of the pseudo-partial-derivative (PPD) estimator behind Yuan et al. Eq. 3b.
 
     ``phi(k) = phi(k-1) + eta*du*(dy - phi^T du) / (mu + ||du||^2)``, where the inner product
     and the norm run over the units of one zone (MISO); with ``zmat=None`` every unit is its
@@ -135,7 +135,7 @@ def ppd_reset(phi, phi0, du, eps):
 
 
 def control_law(u_prev, phi, err, rho, lam, zmat=None):
-    """Control law of seed 002 Eq. 6 (unconstrained).
+    """Control law of Yuan et al. Eq. 6 (unconstrained).
 
     ``u(k) = u(k-1) + rho*phi*(y*(k+1) - y(k)) / (lambda + ||phi||^2)``. In the MISO form the
     zone error is shared among the units of the zone in proportion to each unit's ``phi``.
@@ -178,9 +178,9 @@ class MFACParams:
     mu : float
         PPD estimator weight on the estimate change, ``> 0``.
     rho : float
-        Control step factor, ``(0, 1]`` (seed 002 Eq. 6).
+        Control step factor, ``(0, 1]`` (Yuan et al. Eq. 6).
     lam : float
-        Weight on the input change (seed 002 Eq. 4, 6), ``> 0``.
+        Weight on the input change (Yuan et al. Eq. 4, 6), ``> 0``.
     eps : float
         Threshold of the reset rule.
     phi0 : float or array_like
@@ -244,7 +244,7 @@ class MFACParams:
 
 
 class MFAC:
-    """Vectorised CFDL-MFAC controller (seed 002 Eq. 3b-6), SISO or MISO per zone.
+    """Vectorised CFDL-MFAC controller (Yuan et al. Eq. 3b-6), SISO or MISO per zone.
 
     State arrays have shape ``(*batch, n_units)``: a leading batch of independent loops
     (candidate solutions of the upper level) times the storage units. Units are grouped in

@@ -1,4 +1,4 @@
-"""Power dispatch among battery groups behind one interface (DESIGN section 9).
+"""Power dispatch among battery groups behind one interface (``docs/dispatch.md``).
 
 ``allocate(groups, p_request_kw, ctx) -> p_group_kw`` with a :class:`DispatchContext` (state,
 forecast, wear so far, options) for every strategy, step, look-ahead or whole-day; sign
@@ -8,7 +8,7 @@ convention of Eq. 11a (Yuan et al. 2025): positive = charging, negative = discha
 - :mod:`slopt.dispatch.strategies`: priority (Eq. 9), SOH-weighted (SOHD) and the registry
   ``STRATEGIES`` / ``get_strategy`` / ``register_strategy``;
 - :mod:`slopt.dispatch.optimal`: MPCD and the Eq. 10 plan (Pyomo + HiGHS), registered on import;
-- :mod:`slopt.dispatch.simulate`: ``simulate_dispatch`` over a day, with the metrics of seed 002
+- :mod:`slopt.dispatch.simulate`: ``simulate_dispatch`` over a day, with the metrics of Yuan et al.
   Tables 3 and 4.
 """
 

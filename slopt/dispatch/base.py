@@ -1,7 +1,7 @@
-"""Battery groups, their per-step power limits (seed 002 Eq. 11a-c) and the proportional rule.
+"""Battery groups, their per-step power limits (Yuan et al. Eq. 11a-c) and the proportional rule.
 
 Arrays have shape ``(..., G)``: any leading batch (candidate solutions, storage units) times
-the battery groups that share one unit's power. The health-aware strategies of seed 002 §4
+the battery groups that share one unit's power. The health-aware strategies of Yuan et al. §4
 (priority Eq. 9, SOH-weighted, MPC, variance-optimal Eq. 10) plug in behind the same
 ``allocate(groups, p_request_kw, state)`` signature. :class:`BatteryGroups` and
 :class:`GroupState` are declared in :mod:`slopt.battery.groups` (re-exported here).

@@ -1,4 +1,4 @@
-"""Variance-optimal dispatch (seed 002 Eq. 10-11) and its receding-horizon MPC baseline (Table 4 MPCD).
+"""Variance-optimal dispatch (Yuan et al. Eq. 10-11) and its receding-horizon MPC baseline (Table 4 MPCD).
 
 * :func:`plan_optimal` plans a whole horizon: the QP of :mod:`slopt.models.dispatch` minimises the
   variance of the normalised life consumption ``C_g N_g^Life`` (Eq. 10) under Eq. 11a-c and
@@ -9,7 +9,7 @@
 * :func:`solve_dispatch` returns the full :class:`DispatchPlan` (energies, unserved power,
   life consumption, solver status and timings) behind both.
 
-Sign convention of seed 002 Eq. 11a: positive = charging. See ``docs/dispatch_optimal.md``.
+Sign convention of Yuan et al. Eq. 11a: positive = charging. See ``docs/dispatch_optimal.md``.
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ def solve_dispatch(groups: BatteryGroups, p_request_kw, state: GroupState, optio
 
 def plan_optimal(groups: BatteryGroups, p_request_kw, state0: GroupState,
                  options: OptimalOptions | None = None) -> np.ndarray:
-    """Variance-optimal plan (seed 002 Eq. 10 under Eq. 11a-c) over the whole request.
+    """Variance-optimal plan (Yuan et al. Eq. 10 under Eq. 11a-c) over the whole request.
 
     Parameters
     ----------
@@ -274,7 +274,7 @@ def plan_optimal(groups: BatteryGroups, p_request_kw, state0: GroupState,
 
 def mpc_allocate(groups: BatteryGroups, p_request_kw_future, state: GroupState, options: OptimalOptions | None = None,
                  *, life_used0=None) -> np.ndarray:
-    """Receding-horizon MPC (seed 002 Table 4 MPCD): plan the next ``options.horizon`` steps, apply the first.
+    """Receding-horizon MPC (Yuan et al. Table 4 MPCD): plan the next ``options.horizon`` steps, apply the first.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Day simulation of a dispatch strategy over battery groups, with the metrics of seed 002 §5.2-5.3.
+"""Day simulation of a dispatch strategy over battery groups, with the metrics of Yuan et al. §5.2-5.3.
 
 :func:`simulate_dispatch` steps a strategy (:mod:`slopt.dispatch.strategies`) over the request,
 updates the stored energy with :func:`~slopt.dispatch.base.step_energy`, counts equivalent full
@@ -63,7 +63,7 @@ class DispatchResult:
     Attributes
     ----------
     strategy, label : str
-        Registry name and the seed's name (CPD, SOHD, ...).
+        Registry name and the paper's name (CPD, SOHD, ...).
     names, technology : tuple of str
         Group names and technologies (``""`` when unknown).
     dt_h : float
@@ -460,10 +460,10 @@ def consistency_matrix(results) -> pd.DataFrame:
 
 
 def consistency_index(results) -> pd.Series:
-    """Power allocation consistency index (seed 002 Table 3) per run.
+    """Power allocation consistency index (Yuan et al. Table 3) per run.
 
     The mean Pearson correlation of the run's per-group energy-throughput vector with those of
-    the other runs (the seed: "the correlation coefficient between power distribution patterns
+    the other runs (Yuan et al.: "the correlation coefficient between power distribution patterns
     across different scenarios"). NaN with fewer than two runs.
     """
     c = consistency_matrix(results)
@@ -477,7 +477,7 @@ def consistency_index(results) -> pd.Series:
 
 
 def table3(results) -> pd.DataFrame:
-    """Seed 002 Table 3 for one strategy across scenarios.
+    """Yuan et al. Table 3 for one strategy across scenarios.
 
     Columns: ``peak_request_kw``, ``active_groups``, ``soc_range[<group>]`` (``min-max`` of the SOC
     of each group), ``system_efficiency_pct``, ``unserved_kwh`` and ``consistency_index``.

@@ -1,11 +1,11 @@
-"""Dispatch strategies of seed 002 §4.2 and §5.3 behind one interface, and their registry.
+"""Dispatch strategies of Yuan et al. §4.2 and §5.3 behind one interface, and their registry.
 
 Every registered strategy is called as ``allocate(groups, p_request_kw, ctx) -> p_group_kw``
 with a :class:`~slopt.dispatch.base.DispatchContext` (state, forecast, wear so far, options).
 The numpy rules below are one-step functions ``rule(groups, p_request_kw, state)`` adapted by
 :func:`step_rule`: ``p_request_kw`` has shape ``(...)`` (a scalar for one unit and step, any
 leading batch otherwise), the result has shape ``(..., G)``, positive = charging. All of them
-honour seed 002 Eq. 11a-c by construction:
+honour Yuan et al. Eq. 11a-c by construction:
 
 - 11a/11b: each group stays within :func:`~slopt.dispatch.base.group_power_bounds` (rating and
   the power that keeps its SOC inside the window over this step);
@@ -27,7 +27,7 @@ The last two are registered by :mod:`slopt.dispatch.optimal` (Pyomo + HiGHS), wh
 
 Interpretation of Eq. 9
 -----------------------
-The seed prints ``R_i(t) = SOC_i(t) + A*B/SOH_i`` with ``A = +1`` when charging and ``-1`` when
+Yuan et al. print ``R_i(t) = SOC_i(t) + A*B/SOH_i`` with ``A = +1`` when charging and ``-1`` when
 discharging, "a higher value corresponds to a higher priority". Taken literally for charging this
 favours packs that are already full and weak, against the stated intent (healthier packs take the
 deeper cycles, weaker packs cycle shallow, SOC is balanced). For discharging the literal reading
@@ -64,7 +64,7 @@ DEFAULT_B = 1.0
 def priority_key(soc_pu, soh_pu, charging, b: float = DEFAULT_B) -> np.ndarray:
     """Service key of Eq. 9: groups are served in descending order of ``-A * R_i``.
 
-    ``R_i = SOC_i + A*B/SOH_i`` (seed 002 Eq. 9), ``A = +1`` charging, ``-1`` discharging, so
+    ``R_i = SOC_i + A*B/SOH_i`` (Yuan et al. Eq. 9), ``A = +1`` charging, ``-1`` discharging, so
 
     ``kappa_i = -A*SOC_i - B/SOH_i``
 
@@ -87,7 +87,7 @@ def priority_key(soc_pu, soh_pu, charging, b: float = DEFAULT_B) -> np.ndarray:
 
 
 def priority(groups: BatteryGroups, p_request_kw, state: GroupState, b: float = DEFAULT_B) -> np.ndarray:
-    """Health-priority dispatch, seed 002 Eq. 9 with Eq. 11a-c.
+    """Health-priority dispatch, Yuan et al. Eq. 9 with Eq. 11a-c.
 
     Groups are ranked by :func:`priority_key` (``kappa_i = -A*SOC_i - B/SOH_i``; charging: low
     SOC and high SOH first, discharging: high SOC and high SOH first) and filled in that order,
@@ -171,7 +171,7 @@ def _priority_1d(groups: BatteryGroups, req: float, state: GroupState, b: float)
 
 # ----------------------------------------------------------------------------- weighted splits
 def soh_weighted(groups: BatteryGroups, p_request_kw, state: GroupState, n_pass: int | None = None) -> np.ndarray:
-    """SOH-based dispatch (SOHD, seed 002 §5.3): split in proportion to ``SOH_i * E_i``.
+    """SOH-based dispatch (SOHD, Yuan et al. §5.3): split in proportion to ``SOH_i * E_i``.
 
     ``p_i = P * SOH_i*E_i / sum_j SOH_j*E_j`` among the groups not at an Eq. 11a/11b bound,
     with redistribution as in :func:`weighted_split` (exact with the default ``n_pass``).
@@ -281,7 +281,7 @@ ALIASES = {"cpd": "proportional", "sohd": "soh", "mpcd": "mpc", "proposed": "pri
 
 
 def get_strategy(name) -> Strategy:
-    """The registered :class:`Strategy` called ``name`` (case-insensitive; seed acronyms accepted).
+    """The registered :class:`Strategy` called ``name`` (case-insensitive; the paper's acronyms accepted).
 
     A :class:`Strategy` passes through; a plain callable ``fn(groups, p_request_kw, state)``
     becomes a ``"step"`` strategy.

@@ -21,7 +21,7 @@ Components (one value per draw, arrays of shape ``(n,)`` or ``(n, years + 1)``):
 
 * ``capex``: the manufacturer's system cost, ``sum_k E_k (pack_k + bos_k) + P_k pcs_k``; the
   retired pack costs the used-pack price of its SOH grade plus repurposing; balance of system,
-  PCS and O&M default to the instance's seed 002 Eq. 1b-1f coefficients;
+  PCS and O&M default to the instance's coefficients of Yuan et al. Eq. 1b-1f;
 * ``replacement``: packs bought again when a technology reaches its service life
   (:func:`slopt.economics.lifetime.service_life_years`: Eq. 7a cycle fade from the plan's
   rainflow cycles, calendar fade, knee, capped by ``lifetime_years``);

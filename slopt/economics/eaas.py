@@ -78,7 +78,7 @@ def wear_usd_per_kwh(prices: PriceSet, soh: float = 0.8, window: float = 0.8) ->
     cost over the energy it delivers until its end of life, with the same aging model as the cash flows:
 
     ``w = (used-pack price + repurposing) / (N_eol x SOH x window)``,
-    ``N_eol = (Num(SOH) - Num(SOH_eol)) / rate_mult`` (seed 002 Eq. 7b remaining cycles).
+    ``N_eol = (Num(SOH) - Num(SOH_eol)) / rate_mult`` (Yuan et al. Eq. 7b remaining cycles).
     """
     from slopt.battery.aging import remaining_cycles
 

@@ -4,7 +4,7 @@
 (the Monte Carlo passes 10,000 at once)::
 
     m(s)      = rate_mult * (knee_factor if s <= knee_soh else 1)         fade multiplier
-    s <- soh_after(s, efc_per_year * dt * m(s))  -  calendar * dt * m(s)  seed 002 Eq. 7a (via 7b)
+    s <- soh_after(s, efc_per_year * dt * m(s))  -  calendar * dt * m(s)  Yuan et al. Eq. 7a (via 7b)
 
 (a step that crosses the knee is split there) and returns the time at which SOH reaches
 ``eol_soh`` (linear interpolation inside the step),

@@ -8,7 +8,7 @@ technologies. :func:`plan_from_tables` is the one place that turns the tables in
 Per technology (summed over buses): nameplate energy and power, the Eq. 2 cost of the plan,
 the day's charged and discharged energy per hour of day (to price with any tariff),
 rainflow equivalent full cycles per day (:func:`slopt.battery.aging.equivalent_full_cycles`,
-seed 002 Eq. 7c and 8; each unit's day is counted as a closed loop starting at its highest SOC,
+Yuan et al. Eq. 7c and 8; each unit's day is counted as a closed loop starting at its highest SOC,
 since the plan's day repeats; energy-weighted over units) and
 idle hours (steps in which a built unit neither charges nor discharges).
 """

@@ -39,7 +39,7 @@ NEUBAUER_2012 = ("Neubauer, Pesaran, Williams, Ferry, Eyer (2012), 'Techno-Econo
                  "NREL/CP-5400-53799 (SAE World Congress)")
 LIESKOSKI_2024 = ("Lieskoski, Tuuf, Bjorklund-Sankiaho (2024), 'Techno-Economic Analysis of the Business "
                   "Potential of Second-Life Batteries in Ostrobothnia, Finland', Batteries 10(1) 36")
-SEED002 = ("Yuan, Liu, Chen, Xu, Gou, Xu, Li, Liu, hybrid new/second-life storage sizing with DBO-MFAC, "
+YUAN_2025 = ("Yuan, Liu, Chen, Xu, Gou, Xu, Li, Liu, hybrid new/second-life storage sizing with DBO-MFAC, "
            "Table 1 and Eq. 1a-1f (the plan's instance carries these coefficients)")
 SCHMIDT_2019 = ("Schmidt, Melchior, Hawkes, Staffell (2019), 'Projecting the Future Levelized Cost of "
                 "Electricity Storage Technologies', Joule 3, 81-100")
@@ -134,15 +134,15 @@ class SupplyPrices(_Model):
         "testing, disassembly and regrouping of a retired pack, EUR/kWh", default=32.75)
     usd_per_eur: Positive = _src(ECB_2023, "exchange rate, USD per EUR", default=1.08)
     new_pack_usd_per_kwh: Optional[Price] = _src(
-        SEED002 + " (Ce of the new technology) when omitted; BloombergNEF's 2023 survey gives $139/kWh",
+        YUAN_2025 + " (Ce of the new technology) when omitted; BloombergNEF's 2023 survey gives $139/kWh",
         "new pack price, $/kWh (None: the instance's Ce)", default=None)
     bos_usd_per_kwh: Optional[Price] = _src(
-        SEED002 + ": Cb + Cj + Cd (BMS, integration, thermal/safety) of each technology when omitted",
+        YUAN_2025 + ": Cb + Cj + Cd (BMS, integration, thermal/safety) of each technology when omitted",
         "energy-related balance of system and installation, $/kWh (None: the instance's Eq. 1c, 1d, 1f)",
         default=None)
-    pcs_usd_per_kw: Optional[Price] = _src(SEED002 + ": Cp (Eq. 1b) when omitted",
+    pcs_usd_per_kw: Optional[Price] = _src(YUAN_2025 + ": Cp (Eq. 1b) when omitted",
                                            "power conversion system, $/kW (None: the instance's Cp)", default=None)
-    om_usd_per_kwh_yr: Optional[Price] = _src(SEED002 + ": Cw (Eq. 1e) when omitted",
+    om_usd_per_kwh_yr: Optional[Price] = _src(YUAN_2025 + ": Cw (Eq. 1e) when omitted",
                                               "O&M per kWh of nameplate and year (None: the instance's Cw)", default=None)
     recycling_cost_usd_per_kwh: Price = _src(
         "slopt.fleet RECYCLE_VALUE_USD_PER_KWH['LFP'] = -2 (review section 2, ref. [35]: LFP recycling is "
@@ -217,7 +217,7 @@ class AgingAssumptions(_Model):
     knee_factor: Annotated[float, _check(1.0, False)] = _src(ATTIA_2022 + "; factor 3 is slopt's nominal",
                                                              "fade multiplier past the knee", default=3.0)
     rate_mult: Positive = _src(
-        "1 = seed 002 Eq. 7a as fitted (0.8 -> 0.6 SOH in about 490 equivalent full cycles); below 1 for "
+        "1 = Yuan et al. Eq. 7a as fitted (0.8 -> 0.6 SOH in about 490 equivalent full cycles); below 1 for "
         "longer-lived packs (the Monte Carlo draws multiply it)", "multiplier on the expected fade (cycle + "
         "calendar)", default=1.0)
     calendar_fade_pu_per_yr: Fraction = _src(ASSUMPTION + " (order of LFP calendar fade at 25 C)",
@@ -283,12 +283,12 @@ class EaasCase(_Model):
         "customers served at once", default_factory=_default_users)
     e_kwh: Optional[Positive] = _src("the plan", "usable energy of the shared system (None: the plan's)", default=None)
     p_kw: Optional[Positive] = _src("the plan", "power of the shared system (None: the plan's)", default=None)
-    eta_charge: Soh = _src("seed 002 retired-pack default", "charge efficiency", default=0.93)
-    eta_discharge: Soh = _src("seed 002 retired-pack default", "discharge efficiency", default=0.93)
+    eta_charge: Soh = _src("retired-pack default of Yuan et al. (2025)", "charge efficiency", default=0.93)
+    eta_discharge: Soh = _src("retired-pack default of Yuan et al. (2025)", "discharge efficiency", default=0.93)
     year: Annotated[int, _check(1990, False, 2100, False)] = _src("calendar", "year of the BDEW calendar", default=2023)
     wear_usd_per_kwh: Optional[Price] = _src(
         "derived when omitted: (used-pack price + repurposing) / (cycles to end of life x SOH x SOC window), "
-        "the cycles from seed 002 Eq. 7b (the aging model of the cash flows) over aging.rate_mult",
+        "the cycles from Yuan et al. Eq. 7b (the aging model of the cash flows) over aging.rate_mult",
         "wear cost per kWh discharged that the scheduler weighs (None: derived)", default=None)
 
     @model_validator(mode="after")

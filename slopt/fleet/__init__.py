@@ -1,4 +1,4 @@
-"""Fleet layer: retired-battery tables, second-life applications, passports, grading, assignment (DESIGN §10).
+"""Fleet layer: retired-battery tables, second-life applications, passports, grading, assignment.
 
 - :mod:`slopt.fleet.data`: :class:`Fleet`, :func:`generate_fleet` (Kumar et al.'s synthetic
   population, any mix of :data:`slopt.battery.chemistry.CHEMISTRIES`), :func:`load_fleet`

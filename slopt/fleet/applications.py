@@ -1,19 +1,19 @@
-"""Second-life applications of seed 000 §4 and seed 003 §3D, end-of-life routes, duty cycles.
+"""Second-life applications of Tang et al. §4 and Kumar et al. §3D, end-of-life routes, duty cycles.
 
 An :class:`Application` holds what the digital twin (:mod:`slopt.battery.twin`) and the
 assignment need to know about one power-system use of retired batteries:
 
-- the requirements of seed 000 §4.4 made numeric: C-rate, cycles per year, depth of
+- the requirements of Tang et al. §4.4 made numeric: C-rate, cycles per year, depth of
   discharge, SOC window, ambient temperature, minimum SOH, maximum resistance growth;
 - the economics: second-life value of the delivered service and the default demand;
 - a daily schedule (which half of the cycle comes first, at what hour, the rest between the
   halves) from which :func:`duty_cycle` builds a C-rate series.
 
-:data:`APPLICATIONS` holds the eight applications of DESIGN §10. :data:`ROUTES` are the two
-end-of-life routes besides echelon use (seed 000 §2): remanufacture (SOH >= 0.8) and recycle.
+:data:`APPLICATIONS` holds the eight applications. :data:`ROUTES` are the two
+end-of-life routes besides echelon use (Tang et al. §2): remanufacture (SOH >= 0.8) and recycle.
 
-Every number, its source (seed 000 Table 3 power-to-energy ratios, seed 000 §2 SOH
-thresholds, seed 003 §5a) or the note "ours", is in ``docs/applications.md``.
+Every number, its source (Tang et al. Table 3 power-to-energy ratios, Tang et al. §2 SOH
+thresholds, Kumar et al. §5a) or the note "ours", is in ``docs/applications.md``.
 
 Sign convention: C-rate > 0 charges, < 0 discharges; C-rate is relative to the battery's
 current usable capacity, so a depth of discharge is a fraction of that capacity too.
@@ -198,14 +198,14 @@ class Application:
 # --------------------------------------------------------------------------- routes
 
 ROUTES = ("remanufacture", "recycle")
-"""End-of-life routes besides the applications (seed 000 §2, Fig. 6)."""
+"""End-of-life routes besides the applications (Tang et al. §2, Fig. 6)."""
 
 REMANUFACTURE_MIN_SOH = 0.8
-"""Remanufacture for traction use needs SOH >= 0.8, the first-life end of life (seed 000 §2)."""
+"""Remanufacture for traction use needs SOH >= 0.8, the first-life end of life (Tang et al. §2)."""
 
 ECHELON_MIN_SOH = 0.55
 """Floor for echelon use: repurposed cells must deliver >= 55 % of rated capacity (IEEE Std
-2993-2025, GB/T 34015.3-2021; seed 000 §2). An entry rule, not an application's end of life."""
+2993-2025, GB/T 34015.3-2021; Tang et al. §2). An entry rule, not an application's end of life."""
 
 REMANUFACTURE_VALUE_USD_PER_KWH = 40.0
 """One-off value of a remanufactured module per nominal kWh, net of refurbishment (ours)."""
@@ -213,7 +213,7 @@ REMANUFACTURE_VALUE_USD_PER_KWH = 40.0
 RECYCLE_VALUE_USD_PER_KWH = {name: c.recycle_usd_per_kwh for name, c in CHEMISTRIES.items()}
 """Net one-off recycling value per nominal kWh, by chemistry: the ``recycle_usd_per_kwh`` of
 :data:`slopt.battery.chemistry.CHEMISTRIES` (ours; LFP -2, NMC and NCA 8). LFP recycling is usually
-unprofitable (seed 000 §2, ref. [35]: no cobalt or nickel), hence a small cost."""
+unprofitable (Tang et al. §2, ref. [35]: no cobalt or nickel), hence a small cost."""
 
 
 def route_feasible(route: str, soh) -> np.ndarray:
@@ -237,7 +237,7 @@ def route_feasible(route: str, soh) -> np.ndarray:
 
 # --------------------------------------------------------------------------- the eight applications
 
-_T3 = "seed 000 Table 3"
+_T3 = "Tang et al. Table 3"
 APPLICATIONS: dict[str, Application] = {
     a.name: a
     for a in (
@@ -245,61 +245,61 @@ APPLICATIONS: dict[str, Application] = {
             name="grid_time_shift", c_rate=0.125, cycles_per_year=365, dod=0.8, soc_min=0.1, soc_max=0.95,
             ambient_c=25.0, min_soh=0.60, max_r_growth=1.5, value_usd_per_kwh_year=25.0, demand_kwh=25.0,
             description="Generator-side energy time shift / congestion relief: long, daily, deep cycles",
-            source=f"{_T3}: B2U 1.5 MW/12.5 MWh (0.12 C), 3 MW/28 MWh (0.11 C); seed 000 §4.1 "
-                   "sustained discharge; seed 000 §2 SOH 60 % as second-life end; rest ours",
+            source=f"{_T3}: B2U 1.5 MW/12.5 MWh (0.12 C), 3 MW/28 MWh (0.11 C); Tang et al. §4.1 "
+                   "sustained discharge; Tang et al. §2 SOH 60 % as second-life end; rest ours",
             first_half="charge", start_hours=(0.0,), gap_h=9.6),
         Application(
             name="solar_pv", c_rate=0.5, cycles_per_year=330, dod=0.7, soc_min=0.1, soc_max=0.9,
             ambient_c=30.0, min_soh=0.60, max_r_growth=1.5, value_usd_per_kwh_year=30.0, demand_kwh=20.0,
             description="PV self-consumption storage: charge at midday, discharge in the evening",
-            source=f"{_T3}: GM/ABB buildings 0.025 MW/0.05 MWh (0.5 C); seed 003 §3D solar needs good "
-                   "cycling and efficiency; seed 000 §2 SOH 60 % end; rest ours",
+            source=f"{_T3}: GM/ABB buildings 0.025 MW/0.05 MWh (0.5 C); Kumar et al. §3D solar needs good "
+                   "cycling and efficiency; Tang et al. §2 SOH 60 % end; rest ours",
             first_half="charge", start_hours=(10.0,), gap_h=6.6),
         Application(
             name="residential_backup", c_rate=0.5, cycles_per_year=24, dod=0.8, soc_min=0.1, soc_max=0.95,
             ambient_c=25.0, min_soh=0.40, max_r_growth=2.5, value_usd_per_kwh_year=12.0, demand_kwh=20.0,
             description="Backup power: floats full, rare outages and monthly tests, low efficiency tolerated",
-            source="seed 000 §2: SOH 40 % as second-life end (refs [28, 29]); §4.2.3 infrequent use, low "
-                   "efficiency tolerated; seed 003 §3D backup for lower-performance batteries; rest ours",
+            source="Tang et al. §2: SOH 40 % as second-life end (refs [28, 29]); §4.2.3 infrequent use, low "
+                   "efficiency tolerated; Kumar et al. §3D backup for lower-performance batteries; rest ours",
             first_half="discharge", start_hours=(19.0,), gap_h=0.5),
         Application(
             name="frequency_regulation", c_rate=1.0, cycles_per_year=2190, dod=0.25, soc_min=0.2, soc_max=0.8,
             ambient_c=25.0, min_soh=0.70, max_r_growth=1.0, value_usd_per_kwh_year=80.0, demand_kwh=10.0,
             description="Frequency regulation: many shallow cycles at high C-rate around mid SOC",
             source=f"{_T3}: BMW/Bosch 2 MW/2.8 MWh (0.71 C), Connected Energy 1.2 MW/0.72 MWh (1.67 C); "
-                   "seed 000 §4.2.1 high C-rate, plating, knee; §4.4 reliability first; rest ours",
+                   "Tang et al. §4.2.1 high C-rate, plating, knee; §4.4 reliability first; rest ours",
             first_half="centred", start_hours=(), gap_h=0.0, jitter_h=1.0),
         Application(
             name="peak_shaving", c_rate=0.25, cycles_per_year=250, dod=0.8, soc_min=0.1, soc_max=0.95,
             ambient_c=25.0, min_soh=0.60, max_r_growth=1.5, value_usd_per_kwh_year=35.0, demand_kwh=15.0,
             description="Peak shaving: discharge over the evening peak on working days, recharge at night",
             source=f"{_T3}: BAK/CSG 2 MW/7.2 MWh (0.28 C), Alfen/Vattenfall 5 MW/20 MWh (0.25 C); "
-                   "seed 000 §4.2.2 long rests; seed 000 §2 SOH 60 % end; rest ours",
+                   "Tang et al. §4.2.2 long rests; Tang et al. §2 SOH 60 % end; rest ours",
             first_half="discharge", start_hours=(17.0,), gap_h=4.8),
         Application(
             name="microgrid", c_rate=0.5, cycles_per_year=438, dod=0.7, soc_min=0.1, soc_max=0.9,
             ambient_c=5.0, min_soh=0.60, max_r_growth=1.5, value_usd_per_kwh_year=55.0, demand_kwh=10.0,
             description="Remote microgrid: daily balancing, sometimes twice a day, cold site",
-            source="seed 000 §4.3.1 harsh conditions (high C-rate, low temperature); seed 000 §2 SOH 60 % "
+            source="Tang et al. §4.3.1 harsh conditions (high C-rate, low temperature); Tang et al. §2 SOH 60 % "
                    "as second-life end; rest ours",
             first_half="charge", start_hours=(6.0, 18.0), gap_h=4.0),
         Application(
             name="commercial_industrial", c_rate=0.25, cycles_per_year=300, dod=0.8, soc_min=0.1, soc_max=0.95,
             ambient_c=25.0, min_soh=0.60, max_r_growth=1.5, value_usd_per_kwh_year=40.0, demand_kwh=15.0,
             description="C&I park storage: night charge, daytime discharge, controlled environment",
-            source=f"{_T3}: Aeroporti di Roma 2.5 MW/10 MWh (0.25 C); seed 000 §4.3.2 controlled "
-                   "environment, no high C-rates; seed 000 §2 SOH 60 % end; rest ours",
+            source=f"{_T3}: Aeroporti di Roma 2.5 MW/10 MWh (0.25 C); Tang et al. §4.3.2 controlled "
+                   "environment, no high C-rates; Tang et al. §2 SOH 60 % end; rest ours",
             first_half="charge", start_hours=(0.0,), gap_h=6.8),
         Application(
             name="ev_charging_buffer", c_rate=0.8, cycles_per_year=730, dod=0.6, soc_min=0.1, soc_max=0.9,
             ambient_c=30.0, min_soh=0.65, max_r_growth=1.0, value_usd_per_kwh_year=60.0, demand_kwh=10.0,
             description="EV fast-charging buffer: two charging peaks a day at high C-rate, outdoor cabinet",
             source=f"{_T3}: Connected Energy 0.3 MW/0.36 MWh (0.83 C), Galp/TES 0.18 MW/0.368 MWh (0.49 C); "
-                   "seed 000 §4.3.4 high C-rate peaks; §4.4 reliability first; rest ours",
+                   "Tang et al. §4.3.4 high C-rate peaks; §4.4 reliability first; rest ours",
             first_half="discharge", start_hours=(8.0, 17.0), gap_h=1.0),
     )
 }
-"""The eight applications of DESIGN §10, keyed by name."""
+"""The eight second-life applications, keyed by name."""
 
 
 def scale_demands(applications: Mapping[str, Application] | Iterable[Application], factor: float

@@ -169,7 +169,7 @@ def kmeans(x, k: int, seed=0, *, n_init: int = 8, max_iter: int = 300, tol: floa
 # --------------------------------------------------------------------------- clustering into packs
 
 DEFAULT_STATIC = ("soh", "r0_mohm", "capacity_kwh")
-"""Static features (seed 000 §3.1): SOH, resistance, actual capacity (``nominal_kwh * soh``)."""
+"""Static features (Tang et al. §3.1): SOH, resistance, actual capacity (``nominal_kwh * soh``)."""
 DEFAULT_DYNAMIC = ("degradation_trend", "r_growth", "t_max_c")
 """Dynamic features: degradation trend, resistance growth, peak temperature."""
 DEFAULT_DYNAMIC_TOL = {"degradation_trend": 1.0, "r_growth": 0.15, "t_max_c": 4.0}
@@ -321,12 +321,12 @@ def cluster(table: pd.DataFrame, k: int, seed=0, static: Sequence[str] = DEFAULT
             dynamic: Sequence[str] = DEFAULT_DYNAMIC, options: ClusterOptions | None = None) -> ClusterResult:
     """Group batteries into consistent packs: static K-means, dynamic refinement, spread limits.
 
-    Stage 1 (static sorting, seed 000 §3.1): K-means with ``k`` clusters on the z-scored
+    Stage 1 (static sorting, Tang et al. §3.1): K-means with ``k`` clusters on the z-scored
     ``static`` features. Stage 2 (dynamic refinement, the second stage of the static-dynamic
-    fusion methods of seed 000 §3.1): inside each static cluster, while the standard deviation
+    fusion methods of Tang et al. §3.1): inside each static cluster, while the standard deviation
     of some ``dynamic`` feature exceeds its tolerance (``options.dynamic_tol``), split it with
     2-means on the dynamic features scaled by their tolerances (at most ``max_depth`` times;
-    no part smaller than ``min_size``). Stage 3 (pack consistency, DESIGN §10): split each cluster with 2-means on
+    no part smaller than ``min_size``). Stage 3 (pack consistency): split each cluster with 2-means on
     z-scored (SOH, resistance) until its SOH spread is at most ``soh_spread`` and its
     resistance spread ``(max - min) / min`` at most ``r_spread_pu``. Every split gets its own
     generator derived from ``seed``, so the result is the same for the same seed.

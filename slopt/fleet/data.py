@@ -1,6 +1,6 @@
-"""Fleet tables of retired modules: the synthetic population of seed 003 and CSV loading.
+"""Fleet tables of retired modules: the synthetic population of Kumar et al. and CSV loading.
 
-A :class:`Fleet` is one row per retired battery module (DESIGN §10):
+A :class:`Fleet` is one row per retired battery module (``docs/fleet.md``):
 
 =====================  ======================================================================
 ``battery_id``         unique id (str)
@@ -15,11 +15,11 @@ A :class:`Fleet` is one row per retired battery module (DESIGN §10):
 ``accelerated``        flagged accelerated ager (bool)
 =====================  ======================================================================
 
-:func:`generate_fleet` reproduces the synthetic dataset of seed 003 §3A (120 modules, SOH
+:func:`generate_fleet` reproduces the synthetic dataset of Kumar et al. §3A (120 modules, SOH
 55-80 %, heterogeneous resistance and temperature, some accelerated agers), anchored on the
 five sample rows of its Table 3. :func:`load_fleet` reads the same table from CSV and reports
 the first problem as one line: ``fleet.csv: row 17, soh = 1.3: must be in (0, 1]``.
-The generator's choices where the seed is silent are listed in ``docs/fleet.md``.
+The generator's choices where Kumar et al. are silent are listed in ``docs/fleet.md``.
 """
 
 from __future__ import annotations
@@ -117,21 +117,21 @@ class Fleet:
 
 @dataclass(frozen=True)
 class GeneratorSpec:
-    """Knobs of :func:`generate_fleet` (seed 003 §3A and Table 3; the rest ours, see docs/fleet.md).
+    """Knobs of :func:`generate_fleet` (Kumar et al. §3A and Table 3; the rest ours, see docs/fleet.md).
 
     ``wear = (soh_max - SOH)/(soh_max - soh_min)`` in [0, 1] drives resistance, cycle count and
-    temperature history, as the five rows of seed 003 Table 3 do. ``chemistries`` is the mix:
+    temperature history, as the five rows of Kumar et al. Table 3 do. ``chemistries`` is the mix:
     ``(name, share)`` pairs of :data:`slopt.battery.chemistry.CHEMISTRIES` names (shares > 0,
     normalised to sum 1), e.g. ``(("LFP", 0.3), ("NMC", 0.5), ("NCA", 0.2))``.
     """
 
-    soh_min: float = 0.55               # seed 003 §3A
-    soh_max: float = 0.80               # seed 003 §3A
+    soh_min: float = 0.55               # Kumar et al. §3A
+    soh_max: float = 0.80               # Kumar et al. §3A
     chemistries: tuple = (("LFP", 0.4), ("NMC", 0.6))   # ours: (name, share) pairs, any names of the table
     share_lfp: float | None = None      # former knob: LFP share of an LFP/NMC fleet (overrides chemistries)
-    share_accelerated: float = 0.2      # ours ("some batteries", seed 003 §3A)
+    share_accelerated: float = 0.2      # ours ("some batteries", Kumar et al. §3A)
     module_ah: tuple = (40.0, 50.0, 60.0)   # ours: 48 V-class modules
-    r0_at_best_mohm: float = 40.0       # seed 003 Table 3: B5, SOH 80 % -> 40 mOhm
+    r0_at_best_mohm: float = 40.0       # Kumar et al. Table 3: B5, SOH 80 % -> 40 mOhm
     r0_span_mohm: float = 30.0          # Table 3: B4, SOH 58 % -> 70 mOhm
     r0_sd_mohm: float = 3.0
     r0_accel_mohm: float = 5.0
@@ -144,7 +144,7 @@ class GeneratorSpec:
     t_span_at_best_c: float = 8.0       # Table 3: ranges 7-15 K wide
     t_span_wear_c: float = 7.0
     t_sd_c: float = 2.0
-    t_accel_c: float = 5.0              # accelerated agers: hotter history (seed 003 §3A)
+    t_accel_c: float = 5.0              # accelerated agers: hotter history (Kumar et al. §3A)
     trend_wear: float = 1.0             # trend grows with wear: x2 at SOH 0.55 (ours)
     trend_sd: float = 0.2               # lognormal sigma (ours)
     trend_accel: tuple = (1.6, 2.6)     # accelerated agers' trend factor, uniform (ours)
@@ -174,14 +174,14 @@ DEFAULT_SPEC = GeneratorSpec()
 
 
 def generate_fleet(n: int = 120, seed=0, spec: GeneratorSpec = DEFAULT_SPEC) -> Fleet:
-    """Synthetic fleet of retired modules after seed 003 §3A (vectorised; 100,000 in ~0.3 s).
+    """Synthetic fleet of retired modules after Kumar et al. §3A (vectorised; 100,000 in ~0.3 s).
 
     Each module draws a chemistry (``spec.chemistries``: 40 % LFP, 60 % NMC by default; any mix of
     the chemistry table), an accelerated-ager flag (20 %) and an SOH in
     [0.55, 0.80] (uniform; accelerated agers skewed low, Beta(1, 2)). Its ``wear`` (0 at SOH
     0.80, 1 at 0.55) sets, with noise, the resistance ``R0 = 40 + 30*wear`` mOhm, the cycle count
     ``1000 + 800*wear`` and the temperature history ``t_min = 20 + 15*wear``, width ``8 +
-    7*wear`` K — straight lines through the five sample modules of seed 003 Table 3.
+    7*wear`` K — straight lines through the five sample modules of Kumar et al. Table 3.
     Accelerated agers get +5 mOhm, a 5 K hotter history and a 1.6-2.6 times steeper
     degradation trend. ``r_growth = R0 / R_new - 1`` with the chemistry's new-module
     resistance; ``degradation_trend = trend_ref * (1 + wear) * lognormal(0.2)``, with

@@ -1,4 +1,4 @@
-"""Health estimates from a BMS history, one testable step at a time (the LiBat white paper; DESIGN §10).
+"""Health estimates from a BMS history, one testable step at a time (the LiBat white paper; ``docs/passport.md``).
 
 :func:`ingest_history` reads a history (:func:`slopt.fleet.history.read_history`) and, per
 battery, runs the steps below (all numpy-vectorised over the battery's samples). Each step is a

@@ -1,19 +1,19 @@
 """Health scoring, grading and consistent-pack clustering of retired batteries.
 
-**Composite health score** (seed 003 §3B). Seed 003 evaluates each battery on five indicators
+**Composite health score** (Kumar et al. §3B). Kumar et al. evaluate each battery on five indicators
 instead of SOH alone — SOH, internal resistance, thermal stability, charge-discharge efficiency
-and degradation-rate trend — and gives each battery "a composite health score that reflects
-its overall suitability". It publishes no weights or scales, so they are ours
+and degradation-rate trend — and give each battery "a composite health score that reflects
+its overall suitability". They publish no weights or scales, so these are ours
 (``docs/grading.md``). Each indicator is mapped to a sub-score in [0, 1] by a clipped linear
 ramp between a documented *bad* anchor (0) and *good* anchor (1); fixed anchors, not fleet
 min-max, so a battery's score does not depend on the rest of the fleet and the score is
 monotone in every indicator. The score is ``100 * sum_i w_i s_i`` with weights summing to 1.
 
-Grades A-D come from score bands, then three gates tied to the seeds: SOH < 0.5 is below the
-second-life capacity window (seed 003 Table 1: 80-50 %) -> D; grade A (grid storage) needs
-SOH >= 0.7 (seed 003 §5a); a thermally unstable battery (thermal sub-score < 0.25) is at most
+Grades A-D come from score bands, then three gates tied to Kumar et al.: SOH < 0.5 is below the
+second-life capacity window (Kumar et al. Table 1: 80-50 %) -> D; grade A (grid storage) needs
+SOH >= 0.7 (Kumar et al. §5a); a thermally unstable battery (thermal sub-score < 0.25) is at most
 C, i.e. "unsuitable for grid applications but could still be used in low-demand backup"
-(seed 003 §3B).
+(Kumar et al. §3B).
 
 Clustering into consistent packs sits apart, in :mod:`slopt.fleet.clustering`; its names are
 re-exported here for existing code.
@@ -60,7 +60,7 @@ class GradingOptions:
         Weight per component ``soh, resistance, thermal, efficiency, trend``; must sum to 1.
         Default 0.35 / 0.20 / 0.15 / 0.10 / 0.20.
     soh_pu : (bad, good)
-        SOH (pu). (0.50, 0.80): the second-life window of seed 003 Table 1.
+        SOH (pu). (0.50, 0.80): the second-life window of Kumar et al. Table 1.
     r_growth_pu : (bad, good)
         Resistance growth over the new value, ``R0/R_new - 1``. (2.0, 0.0): retired modules
         arrive with roughly doubled resistance (growth ~1, the usual first-life end-of-life
@@ -83,8 +83,8 @@ class GradingOptions:
     bands : tuple of (grade, min score)
         Score bands, best first. Default A >= 75, B >= 55, C >= 35, else D.
     grid_min_soh, second_life_min_soh, thermal_gate : float
-        Gates: grade A needs SOH >= 0.7 (seed 003 §5a); SOH < 0.5 -> D (seed 003 Table 1);
-        thermal sub-score < 0.25 -> at most C (seed 003 §3B).
+        Gates: grade A needs SOH >= 0.7 (Kumar et al. §5a); SOH < 0.5 -> D (Kumar et al. Table 1);
+        thermal sub-score < 0.25 -> at most C (Kumar et al. §3B).
     """
 
     weights: Mapping = field(default_factory=lambda: {
@@ -144,7 +144,7 @@ def _efficiency(table: pd.DataFrame, o: GradingOptions) -> np.ndarray:
 
 
 def health_score(table: pd.DataFrame, options: GradingOptions | None = None) -> pd.DataFrame:
-    """Composite health score in [0, 100] and grade A-D per battery (seed 003 §3B).
+    """Composite health score in [0, 100] and grade A-D per battery (Kumar et al. §3B).
 
     Parameters
     ----------

@@ -3,7 +3,7 @@
 The LiBat white paper argues that the data a BMS records during the first life — time series
 of voltage, current, temperature and SOC per battery — should drive second-life grading, and
 that the EU battery passport (Regulation (EU) 2023/1542, Art. 77 and Annex XIII) will require
-exactly these lifecycle data. DESIGN §10 asks for the ingestion that turns such histories into
+exactly these lifecycle data. slopt provides the ingestion that turns such histories into
 the fleet table's SOH, resistance, equivalent cycles and thermal stress. The work is cut by concern:
 
 - :mod:`slopt.fleet.history`: reading and validating a history (:func:`read_history`);
@@ -48,7 +48,7 @@ PASSPORT_KEYS = (
 
 
 def to_fleet_table(summary: pd.DataFrame, r_new_mohm=None) -> pd.DataFrame:
-    """The fleet-table columns (DESIGN §10, :mod:`slopt.fleet.data`) from :func:`ingest_history`.
+    """The fleet-table columns (:mod:`slopt.fleet.data`) from :func:`ingest_history`.
 
     So that passport data feed grading, clustering and assignment directly:
     ``nominal_kwh``, ``soh``, ``r0_mohm``, ``t_min_c``, ``t_max_c`` and ``degradation_trend``
@@ -129,7 +129,7 @@ def passport_record(summary, battery_id: str | None = None) -> dict:
     (Regulation (EU) 2023/1542, Art. 77 and Annex XIII): rated capacity and energy, remaining
     capacity and capacity fade (the SOH), internal resistance, equivalent full cycles and
     capacity throughput, time spent at extreme temperatures, plus the dated SOH history and
-    data-quality flags that seed 001 asks the BMS to keep. Unknown values are ``None``.
+    data-quality flags that the LiBat white paper asks the BMS to keep. Unknown values are ``None``.
 
     Parameters
     ----------

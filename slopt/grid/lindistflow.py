@@ -12,7 +12,7 @@ so with the path matrix ``D`` of :attr:`Feeder.path_matrix`
 
 ``R[k, c]`` is the resistance shared by the paths root->k and root->c; ``-2 R[:, c]`` is the
 sensitivity of the squared voltages to net load at bus ``c``. The sizing MILP uses this
-linear map (DESIGN section 3). LinDistFlow ignores losses and is therefore optimistic:
+linear map (``docs/powerflow.md``). LinDistFlow ignores losses and is therefore optimistic:
 its voltages are higher than the AC solution; :func:`linearisation_error` measures that.
 """
 

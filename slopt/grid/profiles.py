@@ -1,6 +1,6 @@
 """Built-in 24 h load and PV multiplier profiles, and energy-preserving resampling.
 
-Seed 002 (§5, Fig. 5-6) runs its feeders over one day at 1 h, 15 min and 5 min resolution
+Yuan et al. (§5, Fig. 5-6) run their feeders over one day at 1 h, 15 min and 5 min resolution
 but publishes no numeric load or PV series. slopt therefore ships two synthetic day shapes,
 given as 24 hourly averages; finer resolutions are derived from them with :func:`resample`,
 so the three resolutions describe the same energy hour by hour.
@@ -37,7 +37,7 @@ from slopt.errors import InstanceError
 __all__ = ["RESOLUTIONS_MIN", "HOURLY_LOAD", "HOURLY_PV", "load_profile", "pv_profile", "resample",
            "n_steps", "check_resolution"]
 
-#: Supported time steps in minutes (seed 002 Fig. 6); the horizon is always 24 h.
+#: Supported time steps in minutes (Yuan et al. Fig. 6); the horizon is always 24 h.
 RESOLUTIONS_MIN = (60, 15, 5)
 
 #: Hourly average load multipliers, hour 0 = 00:00-01:00 (see module docstring).

@@ -16,7 +16,7 @@ Two models share this form (:class:`VoltageModel`):
   differences of the batched sweep (:func:`slopt.powerflow`), all steps and sites in one
   batch of ``2 T C`` snapshots. At the point the model is exact; away from it the error is of
   second order in the change of storage power. The sizing loop re-linearises at each plan
-  until the plan is a fixed point (a sequential linear programme, DESIGN section 5).
+  until the plan is a fixed point (a sequential linear programme, ``docs/sizing.md``).
 
 Central differences are used instead of an analytic Jacobian because the sweep is the
 reference AC model of slopt; the step ``h_kw`` (0.5 kW) is far above the sweep tolerance and

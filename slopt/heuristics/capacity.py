@@ -1,4 +1,4 @@
-"""The capacity problem of seed 002 Algorithm 1 as a pymoo ``Problem``.
+"""The capacity problem of Yuan et al. Algorithm 1 as a pymoo ``Problem``.
 
 Decision vector, per candidate bus ``c`` (order of the instance's candidates) and technology
 ``k`` (``new``, ``retired`` as present): ``(E[c,k] kWh, P[c,k] kW)``, i.e. ``(E_new, P_new,
@@ -45,7 +45,7 @@ class CapacityOptions:
 
 
 class CapacityProblem(Problem):
-    """pymoo problem: size storage at the candidate buses of ``instance`` (seed 002 Algorithm 1).
+    """pymoo problem: size storage at the candidate buses of ``instance`` (Yuan et al. Algorithm 1).
 
     Examples
     --------

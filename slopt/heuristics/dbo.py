@@ -7,7 +7,7 @@ Usage::
 
     res = minimize(problem, DBO(pop_size=30), ("n_gen", 100), seed=1)
 
-The population is split by index into four fixed roles (DESIGN section 7): 20 % ball-rollers,
+The population is split by index into four fixed roles (Xue & Shen 2022): 20 % ball-rollers,
 20 % brood balls, about 23 % small beetles and the rest thieves (6/6/7/11 at N = 30).  Every
 generation each beetle proposes a new position from its personal best; the proposal replaces
 the personal best one-to-one when it is better (feasibility first: constraint violation CV,

@@ -1,4 +1,4 @@
-"""Closed-loop day simulation of storage plans under MFAC voltage control (seed 002 Algorithm 1).
+"""Closed-loop day simulation of storage plans under MFAC voltage control (Yuan et al. Algorithm 1).
 
 For a whole population of capacity plans at once (leading axis ``P``), every step of the day:
 

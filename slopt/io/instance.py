@@ -35,7 +35,7 @@ class Candidates:
     max_sites : int
         Maximum number of buses that get storage (free siting).
     fixed : bool
-        True: every candidate bus is a site (e.g. buses 8, 18, 30 as in seed 002);
+        True: every candidate bus is a site (e.g. buses 8, 18, 30 as in Yuan et al.);
         False: the optimiser chooses at most ``max_sites`` of them.
     """
 
@@ -78,7 +78,7 @@ class DispatchData:
     scenario_notes : dict[str, str]
         How each scenario was defined (``"scale 1.5"``, ``"peak 38.9 kW"``, a file).
     priority_b : float
-        Scaling parameter ``B`` of seed 002 Eq. 9.
+        Scaling parameter ``B`` of Yuan et al. Eq. 9.
     """
 
     bus: int
@@ -118,7 +118,7 @@ class DispatchData:
 
 @dataclass(frozen=True)
 class Instance:
-    """A sizing/operation instance (DESIGN section 2).
+    """A sizing/operation instance (format: ``docs/instances.md``).
 
     Attributes
     ----------

@@ -1,4 +1,4 @@
-"""Pydantic v2 schema of instance files (DESIGN section 2).
+"""Pydantic v2 schema of instance files (``docs/instances.md``).
 
 The schema checks everything that can be checked from the TOML alone: types (strict: a
 string is never read as a number, a float is never read as a bus number; an int is accepted
@@ -125,7 +125,7 @@ def _per_bus(value, n: int, field: str, bus_field: str) -> None:
 
 # ----------------------------------------------------------------------------- sections
 class BandSpec(_Spec):
-    """``[band]``: the voltage band in p.u. (seed 002 §5.1: 0.93-1.05)."""
+    """``[band]``: the voltage band in p.u. (Yuan et al. §5.1: 0.93-1.05)."""
 
     vmin_pu: VoltagePu = 0.93
     vmax_pu: VoltagePu = 1.05
@@ -236,10 +236,10 @@ def _technology_model(cls_name: str, default: Technology, doc: str):
 
 
 NewTechnologySpec = _technology_model(
-    "NewTechnologySpec", NEW_DEFAULT, "``[storage.new]``; defaults are seed 002 Table 1 (new batteries).")
+    "NewTechnologySpec", NEW_DEFAULT, "``[storage.new]``; defaults are Yuan et al. Table 1 (new batteries).")
 RetiredTechnologySpec = _technology_model(
     "RetiredTechnologySpec", RETIRED_DEFAULT,
-    "``[storage.retired]``; defaults are seed 002 Table 1 (retired batteries) and slopt's SOH/C-rate.")
+    "``[storage.retired]``; defaults are Yuan et al. Table 1 (retired batteries) and slopt's SOH/C-rate.")
 
 
 class StorageSpec(_Spec):
@@ -323,7 +323,7 @@ def _file_name(v):
 
 
 class DispatchGroupSpec(_Spec):
-    """``[[dispatch.groups]]``: one battery group sharing the unit's power (seed 002 §5.2).
+    """``[[dispatch.groups]]``: one battery group sharing the unit's power (Yuan et al. §5.2).
 
     Omitted operating fields take the value of the group's technology (``[storage.new]`` /
     ``[storage.retired]`` of this file, else the Table 1 defaults); ``p_kw`` defaults to the
@@ -377,7 +377,7 @@ class DispatchScenarioSpec(_Spec):
 
 
 class DispatchSpec(_Spec):
-    """``[dispatch]``: battery groups at one bus and the power request they share (DESIGN §9)."""
+    """``[dispatch]``: battery groups at one bus and the power request they share (``docs/dispatch.md``)."""
 
     bus: BusId
     request_file: str

@@ -1,4 +1,4 @@
-"""Battery-to-route assignment as a Pyomo MILP (DESIGN section 10, ``docs/assignment.md``).
+"""Battery-to-route assignment as a Pyomo MILP (``docs/assignment.md``).
 
 The model is the **per-battery** problem: every battery has its own usable energy and its own
 value on every route. Columns are *groups of identical batteries* (same value on every route,

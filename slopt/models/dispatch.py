@@ -1,4 +1,4 @@
-"""Dispatch among battery groups over a horizon as a Pyomo QP (DESIGN section 9; seed 002 §4.2-4.3).
+"""Dispatch among battery groups over a horizon as a Pyomo QP (Yuan et al. §4.2-4.3; ``docs/dispatch_optimal.md``).
 
 Data (:class:`DispatchModelData`, numpy only) is kept apart from the builders that write the
 constraints. Each ``add_*`` builder adds ONE constraint family and states its equation;
@@ -6,7 +6,7 @@ constraints. Each ``add_*`` builder adds ONE constraint family and states its eq
 and a request into :class:`DispatchModelData`, solves through :func:`slopt.solve.solve` and reads the
 plan back with :func:`dispatch_solution`.
 
-Symbols (groups g = 0..G-1, steps t = 0..T-1; sign of seed 002 Eq. 11a: + charging):
+Symbols (groups g = 0..G-1, steps t = 0..T-1; sign of Yuan et al. Eq. 11a: + charging):
 
 =====================  ==============================================================  ==========
 ``pch[g,t]``           AC charging power of group g                                     kW
@@ -67,7 +67,7 @@ class DispatchModelOptions:
     Attributes
     ----------
     objective : str
-        ``"variance"``: seed 002 Eq. 10, the sample variance of the normalised life consumption
+        ``"variance"``: Yuan et al. Eq. 10, the sample variance of the normalised life consumption
         ``C_g N_g^Life``. ``"throughput"``: the sum ``sum_g C_g N_g^Life`` (degradation-weighted
         throughput, an SOH-weighted-cost MPC baseline). Both add the penalty and the regulariser.
     counterflow : bool
@@ -137,7 +137,7 @@ class DispatchModelData:
     multiplicity : ndarray (G,) of int
         How many identical groups each entry stands for (default 1). Identical groups (same data,
         state and history) get identical powers at the unique optimum, so they are modelled once
-        and weighted (``slopt.dispatch.optimal`` aggregates them; DESIGN section 12).
+        and weighted (``slopt.dispatch.optimal`` aggregates them).
     options : DispatchModelOptions
     """
 
@@ -293,7 +293,7 @@ def _active(ub: np.ndarray) -> list[list[int]]:
 
 
 def add_group_power(m, d: DispatchModelData) -> None:
-    """Group powers, seed 002 Eq. 11a: ``-P_g <= P_battery,g(t) = pch[g,t] - pdis[g,t] <= P_g`` with
+    """Group powers, Yuan et al. Eq. 11a: ``-P_g <= P_battery,g(t) = pch[g,t] - pdis[g,t] <= P_g`` with
     ``0 <= pch[g,t] <= P_g`` and ``0 <= pdis[g,t] <= P_g`` (kW).
 
     Sign coherence (default): ``pch[g,t] = 0`` where ``R[t] <= 0`` and ``pdis[g,t] = 0`` where
@@ -312,7 +312,7 @@ def add_group_power(m, d: DispatchModelData) -> None:
 
 
 def add_soc_balance(m, d: DispatchModelData) -> None:
-    """Stored energy and its window, seed 002 Eq. 11b (kWh)::
+    """Stored energy and its window, Yuan et al. Eq. 11b (kWh)::
 
         e[g,t] = e0_g + sum_{tau <= t} dt (eta_ch,g pch[g,tau] - pdis[g,tau] / eta_dis,g)
         SOC_min,g U_g <= e[g,t] <= SOC_max,g U_g,                  U_g = SOH_g E_g
@@ -353,7 +353,7 @@ def add_soc_balance(m, d: DispatchModelData) -> None:
 
 
 def add_ess_power_balance(m, d: DispatchModelData) -> None:
-    """Unit power, seed 002 Eq. 11c ``|sum_g P_battery,g(t)| <= |P_ESS(t)|``, written as an equality with
+    """Unit power, Yuan et al. Eq. 11c ``|sum_g P_battery,g(t)| <= |P_ESS(t)|``, written as an equality with
     the unserved part (kW)::
 
         sum_g n_g (pch[g,t] - pdis[g,t]) + u[t] = R[t],     min(0, R[t]) <= u[t] <= max(0, R[t])
@@ -389,7 +389,7 @@ def add_charge_discharge_exclusivity(m, d: DispatchModelData) -> None:
 
 
 def add_life_consumption(m, d: DispatchModelData) -> None:
-    """Normalised life consumption, seed 002 Eq. 8 (throughput form) and 10b (dimensionless)::
+    """Normalised life consumption, Yuan et al. Eq. 8 (throughput form) and 10b (dimensionless)::
 
         N_g^Life = sum_t dt (eta_ch,g pch[g,t] + pdis[g,t] / eta_dis,g) / (2 U_g)        (EFC, cycles)
         life[g]  = (life0_g + C_g N_g^Life) / L_ref,      C_g = 1/N_g  (Eq. 10b, N_g from Eq. 7b)
@@ -444,7 +444,7 @@ def _penalty_and_regulariser(m, d: DispatchModelData):
 
 
 def add_variance_objective(m, d: DispatchModelData) -> None:
-    """Objective, seed 002 Eq. 10a with the mean of Eq. 10c (in units of ``L_ref^2``)::
+    """Objective, Yuan et al. Eq. 10a with the mean of Eq. 10c (in units of ``L_ref^2``)::
 
         min F = 1/(I-1) sum_g n_g (life[g] - nbar)^2,    nbar free,   I = sum_g n_g
 

@@ -1,4 +1,4 @@
-"""Capacity sizing of hybrid new + second-life storage as a Pyomo MILP (DESIGN section 5).
+"""Capacity sizing of hybrid new + second-life storage as a Pyomo MILP (``docs/sizing.md``).
 
 Data extraction (:class:`SizingData`, numpy only) is kept apart from the builders that write
 constraints, as in PowerModels. Each ``add_*`` builder adds ONE constraint family and states
@@ -142,7 +142,7 @@ def sizing_data(instance: Instance, *, objective: str = "capex", exclusivity: bo
 
 # --------------------------------------------------------------------------- builders
 def add_storage_ratings(m, d: SizingData) -> None:
-    """Ratings: ``0 <= E[c,k] <= E_max[c]``, ``0 <= P[c,k] <= P_max[c]`` (DESIGN 5; seed 002 §3.1 E, P)."""
+    """Ratings: ``0 <= E[c,k] <= E_max[c]``, ``0 <= P[c,k] <= P_max[c]`` (Yuan et al. §3.1 E, P)."""
     cands = d.instance.candidates
     m.C = pyo.Set(initialize=[int(b) for b in d.site_ids], ordered=True, doc="candidate sites (bus ids)")
     m.K = pyo.Set(initialize=[t.name for t in d.techs], ordered=True, doc="technologies (new, retired)")
@@ -181,14 +181,14 @@ def add_siting(m, d: SizingData) -> None:
 def add_c_rate_limit(m, d: SizingData) -> None:
     """C-rate on the SOH-derated usable energy: ``P[c,k] <= Crate_k * SOH_k * E[c,k]``.
 
-    For retired packs (SOH < 1) this is the retired-pack limit of DESIGN 5; new packs use SOH 1.
+    For retired packs (SOH < 1) this is the retired-pack C-rate limit; new packs use SOH 1.
     """
     m.c_rate = pyo.Constraint(
         m.C, m.K, rule=lambda m, c, k: m.P[c, k] <= d.tech(k).c_rate_max * d.tech(k).soh * m.E[c, k])
 
 
 def add_storage_operation(m, d: SizingData) -> None:
-    """Charge, discharge and SOC per step (DESIGN 5), each day on its own:
+    """Charge, discharge and SOC per step, each day on its own:
 
     ``0 <= pch, pdis <= P[c,k]``;
     ``e[t] = e[t-1] + (eta_ch pch[t] - pdis[t] / eta_dis) dt``, from ``e0[c,k,day]`` at the first
@@ -374,7 +374,7 @@ def _undominated(S, req, can, anchor, p_range, side):
 
 
 def add_voltage_band(m, d: SizingData) -> None:
-    """Voltage band on the linear voltage model (DESIGN 3 and 5)::
+    """Voltage band on the linear voltage model (``docs/powerflow.md``)::
 
         pnet[c,t] = sum_k (pch[c,k,t] - pdis[c,k,t])                                  (site net load, kW)
         floor[t,j]^2 <= w_point[t,j] + sum_c dw_dp[t,j,c] (pnet[c,t] - p_point[c,t]) <= ceil[t,j]^2
@@ -431,9 +431,9 @@ def add_elastic_objective(m, d: SizingData) -> None:
 
 
 def add_cost_objective(m, d: SizingData) -> None:
-    """Objective. ``capex``: seed 002 Eq. 2, ``sum_{c,k} E[c,k] (Ce+Cb+Cj+Cw+Cd)_k + P[c,k] Cp_k``
+    """Objective. ``capex``: Yuan et al. Eq. 2, ``sum_{c,k} E[c,k] (Ce+Cb+Cj+Cw+Cd)_k + P[c,k] Cp_k``
     (E in Wh, P in W). ``annualised``: the same capital spread with a capital recovery factor and
-    replacements over the technology lifetime, plus one year of O&M (DESIGN 4).
+    replacements over the technology lifetime, plus one year of O&M (``docs/cost.md``).
     A throughput cost of 1e-6 $/kWh breaks ties against needless cycling; it is the only operating
     term, and it counts each representative day by its weight (``d.day_weights``).
     """

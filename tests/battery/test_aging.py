@@ -1,4 +1,4 @@
-"""Seed 002 §4.1 aging model: Eq. 7a/7b, Woehler law, rainflow EFC (Eq. 7c, 8), calendar fade.
+"""Yuan et al. §4.1 aging model: Eq. 7a/7b, Woehler law, rainflow EFC (Eq. 7c, 8), calendar fade.
 
 Expected values are computed by hand (or from the ASTM E1049-85 worked example), not by the code.
 """

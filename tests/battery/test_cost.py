@@ -1,4 +1,4 @@
-"""Seed 002 Eq. 1-2 with the Table 1 coefficients, checked against Table 2."""
+"""Yuan et al. Eq. 1-2 with the Table 1 coefficients, checked against Table 2."""
 
 import numpy as np
 import pytest

@@ -274,9 +274,9 @@ def test_input_errors():
 # --------------------------------------------------------------------------- BLAST-Lite cross-check
 
 
-def test_seed_003_table_3_module_b4_only_fits_backup():
-    # B4: SOH 58 %, 70 mOhm, 35-50 degC, 1800 cycles, an accelerated ager (seed 003 Table 3);
-    # seed 003 Table 4 sends it to backup. The twin finds backup its only open application.
+def test_kumar_table_3_module_b4_only_fits_backup():
+    # B4: SOH 58 %, 70 mOhm, 35-50 degC, 1800 cycles, an accelerated ager (Kumar et al. Table 3);
+    # Kumar et al. Table 4 sends it to backup. The twin finds backup its only open application.
     p = DEFAULT_CHEMISTRY["NMC"]
     b4 = one("NMC", soh=0.58, r0=70.0, g=70.0 / p.r_new_mohm - 1, cycles=1800.0, accelerated=True,
              trend=p.trend_ref_pp_per_kefc * 3.7, t_min=35.0, t_max=50.0, bid="B4")

@@ -1,4 +1,4 @@
-"""Tests of the MFAC controller (seed 002 Eq. 3b-6)."""
+"""Tests of the MFAC controller (Yuan et al. Eq. 3b-6)."""
 
 import numpy as np
 import pytest

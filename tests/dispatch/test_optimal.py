@@ -1,4 +1,4 @@
-"""Variance-optimal dispatch (seed 002 Eq. 10-11) and the MPC strategy through the public functions."""
+"""Variance-optimal dispatch (Yuan et al. Eq. 10-11) and the MPC strategy through the public functions."""
 
 
 import numpy as np
@@ -25,7 +25,7 @@ def state(g: BatteryGroups, soc=0.5, dt_h=1.0) -> GroupState:
 
 
 def case_study(dt_h=0.25):
-    """Seed 002 §5.2 node-30 groups: 4 new 14 kWh, 4 retired 28 kWh (SOH 0.85-0.75), one 18 kWh at 0.70."""
+    """Yuan et al. §5.2 node-30 groups: 4 new 14 kWh, 4 retired 28 kWh (SOH 0.85-0.75), one 18 kWh at 0.70."""
     soh = np.array([1.0, 1.0, 1.0, 1.0, 0.85, 0.80, 0.78, 0.75, 0.70])
     e = np.array([14.0] * 4 + [28.0] * 4 + [18.0])
     g = BatteryGroups(e_kwh=e, p_kw=0.5 * e, soh=soh, eta_charge=np.full(9, 0.95), eta_discharge=np.full(9, 0.95),

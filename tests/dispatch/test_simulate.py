@@ -1,4 +1,4 @@
-"""Day simulation of dispatch strategies and the seed 002 Table 3/4 metrics (slopt.dispatch.simulate)."""
+"""Day simulation of dispatch strategies and the Table 3/4 metrics of Yuan et al. (slopt.dispatch.simulate)."""
 
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Applications of seed 000 §4 / seed 003 §3D: requirements, routes, duty cycles."""
+"""Applications of Tang et al. §4 / Kumar et al. §3D: requirements, routes, duty cycles."""
 
 import numpy as np
 import pytest
@@ -21,7 +21,7 @@ def test_the_eight_applications_and_their_requirements():
         assert 0 < a.dod <= a.soc_max - a.soc_min
         assert 0 < a.min_soh < 1 and a.max_r_growth > 0 and a.value_usd_per_kwh_year > 0 and a.demand_kwh > 0
     fr, backup, ps = APPLICATIONS["frequency_regulation"], APPLICATIONS["residential_backup"], APPLICATIONS["peak_shaving"]
-    # seed 000: frequency regulation needs the highest C-rate and cycles most, and is the strictest;
+    # Tang et al.: frequency regulation needs the highest C-rate and cycles most, and is the strictest;
     # backup cycles least and tolerates the most ageing
     assert fr.c_rate == max(a.c_rate for a in APPLICATIONS.values())
     assert fr.cycles_per_year == max(a.cycles_per_year for a in APPLICATIONS.values())
@@ -29,9 +29,9 @@ def test_the_eight_applications_and_their_requirements():
     assert fr.min_soh == max(a.min_soh for a in APPLICATIONS.values())
     assert backup.min_soh == min(a.min_soh for a in APPLICATIONS.values())
     assert backup.max_r_growth == max(a.max_r_growth for a in APPLICATIONS.values())
-    # C-rates from seed 000 Table 3 power-to-energy ratios
+    # C-rates from Tang et al. Table 3 power-to-energy ratios
     assert ps.c_rate == 0.25 and APPLICATIONS["commercial_industrial"].c_rate == 0.25
-    assert APPLICATIONS["microgrid"].ambient_c < 10                  # seed 000 §4.3.1: cold sites
+    assert APPLICATIONS["microgrid"].ambient_c < 10                  # Tang et al. §4.3.1: cold sites
     assert APPLICATIONS["residential_backup"].rest_soc == APPLICATIONS["residential_backup"].soc_max
 
 

@@ -412,7 +412,7 @@ def test_adaptive_and_static_on_the_same_footing():
             assert all(used.get(a.name, 0.0) <= a.demand_kwh + 1e-9 for a in apps.values())
         ma, ms = ada.metrics(), allocation_metrics(sta)
         assert ma["value_usd"] > ms["value_usd"] and ma["utilisation_pct"] >= ms["utilisation_pct"]
-    # the seed's setting (no market limits): the value objective alone may trade service years for
+    # Kumar et al.'s setting (no market limits): the value objective alone may trade service years for
     # value; requiring the service period in the optimiser leaves no battery misallocated, at a cost
     # in value that never makes it worse than the static rule
     strict = assign(f, unlimited, options=AssignmentOptions(pack=None, min_service_years=5.0, milp_time_s=2.0))

@@ -1,4 +1,4 @@
-"""Fleet tables: seed 003's synthetic population and CSV loading with one-line errors."""
+"""Fleet tables: Kumar et al.'s synthetic population and CSV loading with one-line errors."""
 
 
 import numpy as np
@@ -12,11 +12,11 @@ from slopt.fleet.data import FLEET_COLUMNS, Fleet, generate_fleet, load_fleet
 # --------------------------------------------------------------------------- generator
 
 
-def test_default_fleet_is_seed_003_population():
+def test_default_fleet_is_kumar_population():
     fleet = generate_fleet()
     t = fleet.table
     assert len(fleet) == 120 and list(t.columns) == list(FLEET_COLUMNS)
-    assert t["soh"].between(0.55, 0.80).all()                        # seed 003 §3A
+    assert t["soh"].between(0.55, 0.80).all()                        # Kumar et al. §3A
     assert t["battery_id"].is_unique and t["battery_id"].iloc[0] == "B001"
     assert set(t["chemistry"]) == {"LFP", "NMC"}
     assert 0 < t["accelerated"].sum() < 60                           # "some" accelerated agers
@@ -35,7 +35,7 @@ def test_generator_is_seeded_and_vectorised():
     assert len(big) == 100_000 and big.table["battery_id"].is_unique
 
 
-def test_generator_follows_seed_003_table_3_trends():
+def test_generator_follows_kumar_table_3_trends():
     # Table 3 sorted by SOH (B5, B1, B3, B2, B4): SOH 80/78/72/65/58 % <-> R 40/45/50/60/70 mOhm,
     # cycles 1000/1200/1100/1500/1800, lower ends of the temperature range 25/25/20/30/35 degC;
     # the generator's mean lines pass within the tolerances of all five sample modules

@@ -1,4 +1,4 @@
-"""Health score and grades (seed 003 §3B), K-means and consistent-pack clustering (seed 000 §3.1)."""
+"""Health score and grades (Kumar et al. §3B), K-means and consistent-pack clustering (Tang et al. §3.1)."""
 
 import numpy as np
 import pandas as pd
@@ -11,7 +11,7 @@ from slopt.fleet.grading import (
 
 
 def fleet_table(n=120, seed=0):
-    """A fleet table with the columns of slopt.fleet.data (seed 003 ranges), built here."""
+    """A fleet table with the columns of slopt.fleet.data (Kumar et al. ranges), built here."""
     rng = np.random.default_rng(seed)
     t_min = rng.uniform(18, 32, n)
     return pd.DataFrame({
@@ -101,8 +101,8 @@ def test_grade_bands_and_seed_gates():
     assert out["grade"].tolist() == ["A", "B", "D", "C"]
 
 
-def test_seed003_table3_ordering():
-    # seed 003 Table 3 (SOH %, R mOhm, temperature range, cycles); r_growth over a 30 mOhm new
+def test_kumar_table3_ordering():
+    # Kumar et al. Table 3 (SOH %, R mOhm, temperature range, cycles); r_growth over a 30 mOhm new
     # module and the trend from the cycle count are our assumptions for the example
     t3 = pd.DataFrame({"battery_id": ["B1", "B2", "B3", "B4", "B5"], "soh": [0.78, 0.65, 0.72, 0.58, 0.80],
                        "r0_mohm": [45, 60, 50, 70, 40], "t_min_c": [25, 30, 20, 35, 25],
@@ -254,7 +254,7 @@ def test_packs_respect_spread_limits(soh_spread, r_spread):
 
 def test_dynamic_refinement_separates_accelerated_agers():
     # identical static features (tiny noise), two dynamic populations: stage 1 cannot see them,
-    # stage 2 must split them (seed 000 §3.1: static consistency alone may not last in operation)
+    # stage 2 must split them (Tang et al. §3.1: static consistency alone may not last in operation)
     rng = np.random.default_rng(2)
     n = 80
     fast = np.arange(n) % 4 == 0
@@ -299,7 +299,7 @@ def test_cluster_scales_to_a_large_fleet():
     assert len(res.labels) == 20_000
 
 
-def test_on_the_synthetic_fleet_of_seed_003():
+def test_on_the_synthetic_fleet_of_kumar():
     data = pytest.importorskip("slopt.fleet.data")
     t = data.generate_fleet(300, seed=0).table
     out = health_score(t)

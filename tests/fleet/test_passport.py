@@ -1,4 +1,4 @@
-"""BMS-history ingestion and battery passport (seed 001; DESIGN §10).
+"""BMS-history ingestion and battery passport (the LiBat white paper; docs/passport.md).
 
 The synthetic histories know their capacity, resistance and cycle depths by construction
 (``attrs["truth"]``), so the estimators are checked against numbers that were put in, not

@@ -10,7 +10,7 @@ from slopt.grid.powerflow import ENGINES, powerflow
 
 pp = pytest.importorskip("pandapower", reason="pandapower is the AC reference (pip install slopt[test])")
 
-TOL_V = 1e-6  # p.u., DESIGN section 3
+TOL_V = 1e-6  # p.u., the accuracy target against pandapower (docs/powerflow.md)
 
 
 def to_pandapower(f: Feeder):

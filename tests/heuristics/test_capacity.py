@@ -1,4 +1,4 @@
-"""Seed 002 Algorithm 1: the closed-loop day simulation and the capacity problem."""
+"""Yuan et al. Algorithm 1: the closed-loop day simulation and the capacity problem."""
 
 from pathlib import Path
 

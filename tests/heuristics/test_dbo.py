@@ -1,4 +1,4 @@
-"""DBO (DESIGN section 7): pure update equations and the pymoo Algorithm."""
+"""DBO (Xue & Shen 2022; docs/dbo.md): pure update equations and the pymoo Algorithm."""
 
 import numpy as np
 import pytest

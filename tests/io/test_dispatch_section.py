@@ -33,7 +33,7 @@ def test_node30_instance_loads():
     assert d.technology == ("new",) * 4 + ("retired",) * 5
     np.testing.assert_array_equal(d.e_kwh, [14, 14, 14, 14, 28, 28, 28, 28, 18])
     np.testing.assert_array_equal(d.soh, [1, 1, 1, 1, 0.75, 0.78, 0.82, 0.85, 0.70])
-    assert d.e_kwh.sum() == 186.0                                               # seed 002 §5.2
+    assert d.e_kwh.sum() == 186.0                                               # Yuan et al. §5.2
     # p_kw defaults: 1 C of usable energy for new (c_rate_max 1.0), 0.5 C for retired
     np.testing.assert_allclose(d.p_kw, [14, 14, 14, 14, 10.5, 10.92, 11.48, 11.9, 6.3])
     np.testing.assert_array_equal(d.eta_charge, [0.95] * 4 + [0.93] * 5)

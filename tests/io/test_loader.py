@@ -40,7 +40,7 @@ def test_default_instance_has_table1_costs():
     techs = load_instance(DEFAULT).technologies
     assert set(techs) == {"new", "retired"}
     new, ret = techs["new"], techs["retired"]
-    # seed 002 Table 1: Ce, Cp, Cb, Cj, Cw, Cd
+    # Yuan et al. Table 1: Ce, Cp, Cb, Cj, Cw, Cd
     assert (new.ce_usd_per_wh, new.cp_usd_per_w, new.cb_usd_per_wh, new.cj_usd_per_wh,
             new.cw_usd_per_wh_yr, new.cd_usd_per_wh) == (1.0, 0.3, 0.1, 0.3, 0.01, 0.1)
     assert (ret.ce_usd_per_wh, ret.cp_usd_per_w, ret.cb_usd_per_wh, ret.cj_usd_per_wh,
@@ -230,14 +230,14 @@ BAD = {
     "max-sites-zero": (_sub("max_sites = 3", "max_sites = 0"), TOML, ["candidates.max_sites", "0", "[1, "]),
     "max-sites-negative": (_sub("max_sites = 3", "max_sites = -2"), TOML, ["candidates.max_sites", "-2"]),
     "mode": (_sub('mode = "fixed"', 'mode = "maybe"'), TOML, ["candidates.mode", "'maybe'"]),
-    "no-storage": (_remove_section("# Seed 002 Table 1. Costs", "[candidates]"), TOML, ["storage", "(missing)"]),
+    "no-storage": (_remove_section("# Yuan et al. Table 1. Costs", "[candidates]"), TOML, ["storage", "(missing)"]),
     "empty-storage": (_sub("[storage.new]", "[storage]\n[storage.new]"), TOML, []),   # replaced below
     "load-scale-negative": (_sub("load_scale = 1.0", "load_scale = -1.0"), TOML, ["load_scale", "-1.0"]),
 }
 
 
 def _empty_storage(toml: Path):
-    _remove_section("# Seed 002 Table 1. Costs", "[candidates]")(toml)
+    _remove_section("# Yuan et al. Table 1. Costs", "[candidates]")(toml)
     _sub("[candidates]", "[storage]\n\n[candidates]")(toml)
 
 

@@ -1,6 +1,6 @@
 """Per-battery digital twin: every battery of a fleet in every application's duty cycle, for years.
 
-What it computes (DESIGN §10, Kumar et al. §3C): for each battery ``b`` and application ``a``,
+What it computes (Kumar et al. §3C; ``docs/twin.md``): for each battery ``b`` and application ``a``,
 the expected second life in years, the round-trip efficiency, the peak cell temperature,
 whether the safety margin is breached (and a probability of it), the SOH and resistance growth
 at the end, and the time to the ageing knee. Arrays are shaped ``(n_battery, n_app)``;

@@ -35,7 +35,7 @@ class TwinOptions:
         Feed the mean Joule/polarisation temperature rise into the ageing rates (True), or age
         at the ambient temperature (False; used to compare with BLAST-Lite at cell temperature).
     retire_at_knee : bool
-        End second life at the knee (seed 000 §2). If False, keep running with post-knee fade.
+        End second life at the knee (Tang et al. §2). If False, keep running with post-knee fade.
     use_trend : bool
         Scale each battery's cycling fade by ``degradation_trend / trend_ref`` (clipped to
         [0.2, 5]).

@@ -111,7 +111,7 @@ class _Service:
 
 
 def _service(k: Block, el: Electrical, t_years, years: float, opt: TwinOptions, path_flat) -> tuple:
-    """Run the ageing loop of a block and apply the knee as end of service (seed 000 §2)."""
+    """Run the ageing loop of a block and apply the knee as end of service (Tang et al. §2)."""
     shape = k.shape
     st, unfit, knee = initial_state(k, el.mean_rise0, opt)
     ends = age(st, years, t_years, opt, path_flat)

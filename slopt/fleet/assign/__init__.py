@@ -1,6 +1,6 @@
 """``slopt.assign``: every retired battery to one second-life route, optimal per battery.
 
-The problem (DESIGN §10 and §13, seed 003 §3D and §5, seed 000 end-of-life routes; formulation
+The problem (Kumar et al. §3D and §5, Tang et al. end-of-life routes; formulation
 and equation numbers in ``docs/assignment.md``):
 
 - battery ``i`` has its own usable energy ``e[i]`` and its own value ``v[i,r]`` on every route
@@ -38,7 +38,7 @@ How it is solved, exactly per battery:
    on aggregated cells, a greedy cover of dual gains) with the per-battery problem re-solved
    inside each. The bound then stays the unconstrained one (true, conservative).
 
-The static baseline of seed 003 §5a (SOH >= 0.7 to grid storage, the rest to backup) gets the
+The static baseline of Kumar et al. §5a (SOH >= 0.7 to grid storage, the rest to backup) gets the
 same demands: a full rule passes its overflow to the next rule, then to recycling
 (:func:`static_baseline`). :func:`allocation_metrics` scores both on the same footing.
 

@@ -88,7 +88,7 @@ def route_table(bat: pd.DataFrame, names: list, demand: np.ndarray | None = None
 def static_baseline(fleet, applications=None, *, twin=None, options: AssignmentOptions | None = None,
                     demands_kwh: Mapping | None = None, grid="grid_time_shift", backup="residential_backup",
                     threshold=0.7) -> pd.DataFrame:
-    """Seed 003 §5a: SOH >= 0.7 to grid storage, the rest to residential backup; same demands.
+    """Kumar et al. §5a: SOH >= 0.7 to grid storage, the rest to residential backup; same demands.
 
     The rule ignores the twin. Demands bind as for the optimiser: in order of decreasing SOH,
     a rule takes batteries while their energy fits its demand; the first battery that does not
@@ -124,7 +124,7 @@ def static_baseline(fleet, applications=None, *, twin=None, options: AssignmentO
 
 
 def allocation_metrics(bat: pd.DataFrame, service_years: float = 5.0) -> dict:
-    """Seed 003 Tables 5-6 metrics of an allocation table, independent of any objective.
+    """Kumar et al. Tables 5-6 metrics of an allocation table, independent of any objective.
 
     correct_pct
         Share of batteries on a route whose requirements they meet for the whole service
