@@ -28,22 +28,6 @@ FORBIDDEN = {
     "path of the build machine (/work/)": re.compile(r"/work/"),
 }
 
-#: Generated tables that another branch owns; they are rewritten from their (already clean)
-#: generator scripts on the next benchmark run. Only these exact lines are tolerated, so any new
-#: occurrence in the same files still fails, and the entries go inert once the files are rewritten.
-PENDING_REGENERATION = {
-    "benchmarks/results/dispatch.md": {  # benchmarks/dispatch.py
-        "# Seed 002 Table 4: dispatch strategies at node 30 (base request, 15 min)",
-        "# Seed 002 Table 3: priority strategy across load scenarios",
-        "Seed 002 Table 3 (peak kW, active groups, SOC range groups 1-4, SOC range group 9, efficiency %, "
-        "consistency):",
-    },
-    "benchmarks/results/allocation.md": {  # benchmarks/allocation.py
-        '**What "correct" means.** Seed 003 does not define correct allocation; it says 32 % of the static',
-    },
-}
-
-
 def _skipped(path: str) -> bool:
     return (path == THIS or path.startswith("tests/data/")
             or (path.startswith("benchmarks/results/") and path.endswith(".csv")))
@@ -78,8 +62,6 @@ def find_violations(path: str, text: str) -> list[str]:
         for m in pattern.finditer(text):
             lineno = text.count("\n", 0, m.start()) + 1
             line = lines[lineno - 1].strip() if lineno <= len(lines) else ""
-            if line in PENDING_REGENERATION.get(path, ()):
-                continue
             found.append(f"{path}:{lineno}: {what}: {line[:120]}")
     return found
 
@@ -95,13 +77,6 @@ def test_patterns_catch_what_they_should_and_only_that():
         assert find_violations("x.md", s), s
     for s in good:
         assert not find_violations("x.md", s), s
-
-
-def test_pending_lines_are_tolerated_only_in_their_own_file():
-    line = next(iter(PENDING_REGENERATION["benchmarks/results/allocation.md"]))
-    assert not find_violations("benchmarks/results/allocation.md", line + "\n")
-    assert find_violations("benchmarks/results/dispatch.md", line + "\n")
-    assert find_violations("benchmarks/results/allocation.md", line + "\nsee seed 002\n")
 
 
 def test_tracked_text_files_are_self_contained():
