@@ -28,6 +28,7 @@ import pandas as pd
 
 import slopt
 from _instances import FEEDERS, feeder_instance
+from _report import provenance
 from slopt.sizing import SizingOptions, solve_sizing
 from slopt.solve import SolveOptions
 
@@ -37,6 +38,7 @@ from tools.ac_reference import reference_sizing  # noqa: E402
 
 
 def main() -> None:
+    prov = provenance()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--feeders", default=",".join(FEEDERS))
     ap.add_argument("--repeats", type=int, default=1)
@@ -88,7 +90,8 @@ def main() -> None:
     md = Path(args.out).with_suffix(".md")
     cols = ["feeder", "n_bus", "load_scale", "status", "rounds", "build_s", "solve_s", "wall_s", "objective_usd",
             "ref_cost_usd", "diff_pct", "ac_max_violation_pu", "ac_margin_left_pu", "sites", "ref_s"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines = ["# Sizing benchmark: slopt against the independent AC-exact reference", "", prov, "",
+             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
     md.write_text("\n".join(lines) + "\n")

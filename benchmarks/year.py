@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import slopt  # noqa: E402
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _report import provenance  # noqa: E402
 from slopt.sizing import solve_sizing  # noqa: E402
 from slopt.year import YearOptions, plan_year  # noqa: E402
 
@@ -49,6 +51,7 @@ def pandapower_seconds_per_step(inst, vm_pu, samples: int, rng) -> tuple[float, 
 
 
 def main() -> None:
+    prov = provenance()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--instances", default="ieee33-year,simbench-lv-rural1-year,simbench-mv-rural-year")
     ap.add_argument("--full-year", action="store_true", help="also solve the whole year as one model (ieee33-year)")
@@ -94,7 +97,8 @@ def main() -> None:
     df = pd.DataFrame(rows)
     df.to_csv(out / "year.csv", index=False)
     cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines = ["# Year-scale planning on the bundled year instances", "", prov, "",
+             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join("-" if r[c] is None else (f"{r[c]:,.1f}" if isinstance(r[c], float) and abs(r[c]) >= 1000
                                                                   else str(r[c])) for c in cols) + " |")

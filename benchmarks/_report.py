@@ -1,0 +1,22 @@
+"""Provenance line for benchmark tables: the command, the date and the machine's load."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+
+
+def provenance() -> str:
+    """``python benchmarks/x.py ARGS``, measured on DATE (UTC), cores and the load at the start.
+
+    Timings on a shared machine mean little without the load they were taken under; every
+    table under ``benchmarks/results/`` states its command and date.
+    """
+    cmd = " ".join(["python", os.path.relpath(sys.argv[0])] + sys.argv[1:])
+    try:
+        load = f", load average {os.getloadavg()[0]:.1f} at the start"
+    except OSError:  # pragma: no cover - not on every platform
+        load = ""
+    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"`{cmd}`, measured {when} on {os.cpu_count()} cores{load}; one run each."
