@@ -59,7 +59,10 @@ class YearOptions:
     max_rounds : int
         Sizing rounds (each adds critical days).
     critical_per_round : int
-        Critical days added per round (the most violated first).
+        Critical days added per round (the most violated first). Each round costs one sizing on
+        the modelled days, so adding every violating day (up to this many) at once beats adding
+        a few per round: on the LV rural instance 8 per round took 2 rounds and 123 s, 4 per
+        round took 4 rounds and about 260 s, at costs within 0.2 % of each other.
     sizing : SizingOptions
         Options of each sizing and of each day's dispatch in the replay. Where over-voltage binds,
         relaxed plans cycle through a unit to burn PV energy; the binaries that forbid it make the
@@ -74,7 +77,7 @@ class YearOptions:
 
     typical_days: int = 10
     max_rounds: int = 6
-    critical_per_round: int = 4
+    critical_per_round: int = 8
     sizing: SizingOptions = field(default_factory=lambda: SizingOptions(
         solver=SolveOptions(mip_rel_gap=1e-3, time_limit_s=60.0), exclusivity="fix"))
     backend: str = "serial"
