@@ -105,8 +105,12 @@ class SizingData:
         return {t.name: i for i, t in enumerate(self.techs)}
 
     def tech(self, name: str) -> Technology:
-        """The technology of the model's index ``k`` (its name)."""
-        return self.techs[self.tech_pos[name]]
+        """The technology of the model's index ``k`` (its name). Called once per constraint
+        row while a model is built, so a scan of the (two) technologies, not a dict built per call."""
+        for t in self.techs:
+            if t.name == name:
+                return t
+        raise KeyError(name)
 
     def with_band(self, band: VoltageModel) -> "SizingData":
         """A copy that holds the band through another voltage model."""
