@@ -422,6 +422,10 @@ def _ac_loop(d: SizingData, opts: SizingOptions, extra_constraints, progress) ->
         if both.any() and d.exclusivity is not True:
             # the plan cycled through a unit within a step: binaries there (and where it did before)
             d = _forbid_cycling(d, plan, both, opts, L)
+            if not d.instance.candidates.fixed and d.fixed_sites is None and L.verifying is None:
+                # go on at this plan's sites (LPs, or MILPs with only the exclusivity binaries):
+                # the free-siting MILP at the end still confirms the sites, as after any refinement
+                d = replace(d, fixed_sites=plan.sites.copy())
             L.log(progress, round=rnd, phase="least cost", objective_usd=res.objective, ac_max_violation_pu=None,
                   ac_margin_left_pu=None, gap=res.gap, solve_s=res.solve_s,
                   note=f"simultaneous charge/discharge in {int(both.sum())} entries; exclusivity binaries added")
