@@ -144,7 +144,9 @@ class SizingResult:
     objective_usd : float or None
         Cost of the plan in the chosen objective (Eq. 2, or annualised).
     bound_usd, gap : float or None
-        Best bound and relative gap from HiGHS for the last round's MILP.
+        Best bound and relative gap from HiGHS for the last round's MILP. None where charge and
+        discharge directions were fixed (``exclusivity="fix"``): that MILP's bound holds only for
+        the restricted problem.
     sizing : DataFrame
         One row per candidate bus and technology: ``bus, technology, e_kwh, p_kw, capex_usd``
         (Eq. 2), ``annualised_usd`` and ``cost_usd`` (the objective's column; sums to
@@ -428,7 +430,8 @@ def _ac_loop(d: SizingData, opts: SizingOptions, extra_constraints, progress) ->
                 d = replace(d, fixed_sites=plan.sites.copy())
             L.log(progress, round=rnd, phase="least cost", objective_usd=res.objective, ac_max_violation_pu=None,
                   ac_margin_left_pu=None, gap=res.gap, solve_s=res.solve_s,
-                  note=f"simultaneous charge/discharge in {int(both.sum())} entries; exclusivity binaries added")
+                  note=f"simultaneous charge/discharge in {int(both.sum())} entries; "
+                       + ("direction fixed there" if opts.exclusivity == "fix" else "exclusivity binaries added"))
             continue
         rows = m._band_rows
         if L.verifying is not None:                    # a free-siting MILP checks the refined plan's sites
@@ -586,15 +589,22 @@ def _solve_milp(inst: Instance, opts: SizingOptions, extra_constraints, progress
             status = Status.FEASIBLE
             msg = (f"the plan is stationary but keeps {chk.margin_pu:.1e} p.u. of unused AC margin on a binding band "
                    "row: not proven optimal")
-        if L.directions_fixed and status == Status.OPTIMAL:
-            status = Status.FEASIBLE
-            msg = (f"charge/discharge direction fixed at {L.directions_fixed} unit-steps where a plan cycled through "
-                   "a unit (exclusivity='fix'): a restriction, not proven optimal")
+        no_bound = False
+        if L.directions_fixed:
+            # the MILP bound is a bound of the restricted problem only: no bound is reported
+            no_bound = True
+            if status == Status.OPTIMAL:
+                status = Status.FEASIBLE
+                msg = (f"charge/discharge direction fixed at {L.directions_fixed} unit-steps where a plan cycled "
+                       "through a unit (exclusivity='fix'): a restriction, not proven optimal, no bound")
         if not L.converged:
             status = Status.FEASIBLE
             msg = (f"AC refinement stopped after {opts.max_rounds} rounds; the cheapest plan that holds the band "
                    f"is returned (margin left {L.best.margin_pu:.1e} p.u. on a binding row)")
-        return _result(d, chk, status, msg, base_ac, **common)
+        res = _result(d, chk, status, msg, base_ac, **common)
+        if no_bound:
+            res.bound_usd, res.gap = None, None
+        return res
     if L.infeasible:
         chk = L.least_violation
         # no least-violation plan: the model is infeasible without the band (bounds, added constraints)

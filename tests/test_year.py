@@ -70,3 +70,23 @@ def test_cli_year_writes_the_year_and_refuses_heuristics(tmp_path):
     volt = pd.read_csv(out / "year_voltage.csv")
     assert len(volt) == 8784 and volt["vm_min_pu"].min() >= 0.93 - 1e-6
     assert pd.read_csv(out / "sizing.csv")["cost_usd"].sum() == pytest.approx(res["objective_usd"])
+
+
+def test_fixed_directions_report_no_bound_and_never_cycle():
+    """exclusivity='fix' (the year planner's default) is a restriction: the plan never charges
+    and discharges one unit in the same step, the status is never optimal, and no bound or gap
+    is reported (the MILP's bound holds only for the restricted problem)."""
+    from slopt.sizing import SizingOptions, solve_sizing
+    from slopt.solve import SolveOptions
+
+    inst = slopt.load_instance(ROOT / "instances" / "simbench-lv-rural1-year.toml")
+    day = days_of(inst, [137])          # the year's highest voltage without storage (PV noon)
+    res = solve_sizing(day, options=SizingOptions(exclusivity="fix", solver=SolveOptions(mip_rel_gap=1e-4,
+                                                                                         time_limit_s=60)))
+    fixed = [r for r in res.history if "direction fixed" in str(r.get("note", ""))]
+    assert fixed, "the relaxed plan on this day cycles through a unit (PV burnt in losses)"
+    assert res.status == Status.FEASIBLE and res.objective_usd is not None
+    assert res.bound_usd is None and res.gap is None
+    d = res.dispatch
+    assert (np.minimum(d["p_charge_kw"], d["p_discharge_kw"]) <= 1e-6).all()
+    assert res.ac_max_violation_pu <= 1e-6 * 1.0001
