@@ -119,6 +119,17 @@ def bench_baseline(n: int, repeats: int, seed: int, base: types.ModuleType, rev:
                 current_median_s=round(new, 4), ratio_current_to_baseline=round(new / old, 3))
 
 
+def write_results(rows, out: Path, title: str) -> None:
+    """``rows`` as CSV at ``out`` and as a markdown table beside it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    write_markdown(rows, out.with_suffix(".md"), title)
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
 def write_markdown(rows: list[dict], path: Path, title: str) -> None:
     cols = list(rows[0])
     lines = [f"# {title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -148,13 +159,7 @@ def main(argv=None) -> int:
         rows = [bench_baseline(n, args.repeats, args.seed, base, args.baseline) for n in args.sizes]
         for r in rows:
             print(r)
-        out = OUT.with_name("twin_baseline.csv")
-        with open(out, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
-            w.writeheader()
-            w.writerows(rows)
-        write_markdown(rows, out.with_suffix(".md"), "Twin: current against a baseline revision (same run)")
-        print(f"wrote {out.relative_to(ROOT)}")
+        write_results(rows, OUT.with_name("twin_baseline.csv"), "Twin: current against a baseline revision (same run)")
         return 0
 
     print(f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
@@ -163,13 +168,7 @@ def main(argv=None) -> int:
     rows = [bench(n, th, args.repeats, args.seed) for n in args.sizes for th in args.threads]
     print_table(rows)
 
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with open(OUT, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    write_markdown(rows, OUT.with_suffix(".md"), "Twin speed: batteries x 8 applications x 10 years")
-    print(f"wrote {OUT.relative_to(ROOT)}")
+    write_results(rows, OUT, "Twin speed: batteries x 8 applications x 10 years")
 
     default_threads = TwinOptions().n_threads
     target = [r for r in rows if r["n_battery"] == TARGET_N and r["threads"] == default_threads]

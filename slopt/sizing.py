@@ -601,10 +601,7 @@ def _solve_milp(inst: Instance, opts: SizingOptions, extra_constraints, progress
             status = Status.FEASIBLE
             msg = (f"AC refinement stopped after {opts.max_rounds} rounds; the cheapest plan that holds the band "
                    f"is returned (margin left {L.best.margin_pu:.1e} p.u. on a binding row)")
-        res = _result(d, chk, status, msg, base_ac, **common)
-        if no_bound:
-            res.bound_usd, res.gap = None, None
-        return res
+        return _result(d, chk, status, msg, base_ac, bounded=not no_bound, **common)
     if L.infeasible:
         chk = L.least_violation
         # no least-violation plan: the model is infeasible without the band (bounds, added constraints)
@@ -631,11 +628,13 @@ def _empty_sizing() -> pd.DataFrame:
     return pd.DataFrame(columns=["bus", "technology", "e_kwh", "p_kw", "capex_usd", "annualised_usd", "cost_usd"])
 
 
-def _result(d: SizingData, chk: _Checked, status, msg, base_ac, **common) -> SizingResult:
+def _result(d: SizingData, chk: _Checked, status, msg, base_ac, bounded: bool = True, **common) -> SizingResult:
+    """``bounded=False``: the last MILP solved a restricted problem, so its bound and gap are not reported."""
     plan = chk.plan
     lin = lindistflow_vm_pu(d.instance.feeder, with_storage(d.base_p_kw, d.cand_idx, plan.p_site_kw), d.base_q_kvar)
     return SizingResult(
-        status=status, objective_usd=plan.cost_usd, bound_usd=chk.solve.bound, gap=chk.solve.gap,
+        status=status, objective_usd=plan.cost_usd, bound_usd=chk.solve.bound if bounded else None,
+        gap=chk.solve.gap if bounded else None,
         sizing=_sizing_table(d, plan.e_kwh, plan.p_kw),
         dispatch=_dispatch_table(d, plan.p_charge_kw, plan.p_discharge_kw, plan.e_stored_kwh, plan.e_kwh),
         voltages=_voltage_table(d, lin, chk.pf.vm_pu, base_ac.vm_pu), ac_max_violation_pu=chk.violation_pu,
