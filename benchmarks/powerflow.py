@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from slopt.grid.feeder import BUNDLED_FEEDERS, Feeder, load_feeder  # noqa: E402
-from slopt.grid.powerflow import DENSE_MAX_LIVE, powerflow  # noqa: E402
+from slopt.grid.powerflow import DENSE_MAX_COST_RATIO, auto_engine, powerflow  # noqa: E402
 
 SIMBENCH = ("1-LV-rural1--0-sw", "1-MV-rural--0-sw")
 SIZES = {"day": 96, "year 1 h": 8760, "year 15 min": 35040}
@@ -194,7 +194,7 @@ def bench_grid(key: str, repeats: int, pp_samples: int, seed: int) -> list[dict]
         t_pp = (time.perf_counter() - t0) / sample.size * n
         s = statistics.median(t_slopt)
         rows.append({
-            "grid": key, "n_bus": f.n_bus, "load_buses": live, "engine": "zbus" if live <= DENSE_MAX_LIVE else "sweep",
+            "grid": key, "n_bus": f.n_bus, "load_buses": live, "engine": auto_engine(f.n_bus, live),
             "snapshots": n, "size": size_name, "slopt_s": s, "slopt_2threads_s": statistics.median(t_slopt1),
             "pgm_nr_seq_s": med[variants[0]], "pgm_nr_threads_s": med[variants[1]],
             "pgm_ic_seq_s": med[variants[2]], "pgm_ic_threads_s": med[variants[3]],
@@ -259,8 +259,8 @@ def write_md(rows: list[dict], header: str, cross: list[dict]) -> None:
             f"| {r['ratio_pgm_nr']:.2f} | {r['pandapower_s']:,.1f} | {r['ratio_pandapower']:,.0f} "
             f"| {r['max_dv_pandapower_pu']:.1e} | {r['max_dv_pgm_pu']:.1e} |")
     if cross:
-        lines += ["", f"Engine crossover (`engine=\"auto\"` uses the dense Z-bus engine up to {DENSE_MAX_LIVE} load "
-                  "buses, the sparse sweep above): synthetic feeders, loads at every bus, "
+        lines += ["", f"Engine crossover (`engine=\"auto\"` uses the dense Z-bus engine while (load buses)^2 / buses "
+                  f"<= {DENSE_MAX_COST_RATIO:g}, the sparse sweep above): synthetic feeders, loads at every bus, "
                   f"{cross[0]['snapshots']:,} snapshots, seconds.", "",
                   "| buses | zbus | sweep | zbus / sweep |", "|---:|---:|---:|---:|"]
         lines += [f"| {c['n_bus']} | {c['zbus_s']:.3f} | {c['sweep_s']:.3f} | {c['zbus_s'] / c['sweep_s']:.2f} |"

@@ -144,9 +144,10 @@ class SizingResult:
     objective_usd : float or None
         Cost of the plan in the chosen objective (Eq. 2, or annualised).
     bound_usd, gap : float or None
-        Best bound and relative gap from HiGHS for the last round's MILP. None where charge and
-        discharge directions were fixed (``exclusivity="fix"``): that MILP's bound holds only for
-        the restricted problem.
+        Best bound and relative gap from HiGHS for the last round's MILP. Where charge and
+        discharge directions were fixed (``exclusivity="fix"``) that MILP's bound holds only for
+        the restricted problem, so the bound is that of the same model with the directions free
+        (a relaxation: units may cycle), and None if that solve gives none.
     sizing : DataFrame
         One row per candidate bus and technology: ``bus, technology, e_kwh, p_kw, capex_usd``
         (Eq. 2), ``annualised_usd`` and ``cost_usd`` (the objective's column; sums to
@@ -362,6 +363,7 @@ class _Loop:
     least_violation: _Checked | None = None
     verifying: _Checked | None = None     # AC-converged plan at fixed sites, awaiting the siting MILP
     directions_fixed: int = 0             # unit-steps whose charge/discharge direction was fixed
+    data: SizingData | None = None        # the model data of the last round (its linearisation)
     stationary_prev: bool = False
     stationary: bool = False              # ended on a stationary plan that keeps unused margin
     converged: bool = False
@@ -422,6 +424,10 @@ def _ac_loop(d: SizingData, opts: SizingOptions, extra_constraints, progress) ->
             continue
         both = np.minimum(plan.p_charge_kw, plan.p_discharge_kw) > 1e-6
         if both.any() and d.exclusivity is not True:
+            plan, both, b_s, s_s = _uncycle(d, plan, opts, extra_constraints)
+            L.build_s += b_s
+            L.solve_s += s_s
+        if both.any() and d.exclusivity is not True:
             # the plan cycled through a unit within a step: binaries there (and where it did before)
             d = _forbid_cycling(d, plan, both, opts, L)
             if not d.instance.candidates.fixed and d.fixed_sites is None and L.verifying is None:
@@ -470,6 +476,7 @@ def _ac_loop(d: SizingData, opts: SizingOptions, extra_constraints, progress) ->
         d = _next_round(d, rows, chk)
         if free:                                       # refine the continuous sizes as LPs at these sites
             d = replace(d, fixed_sites=plan.sites.copy())
+    L.data = d
     return L
 
 
@@ -481,8 +488,31 @@ def _forbid_cycling(d: SizingData, plan: SizingPlan, both: np.ndarray, opts: Siz
         direction = np.zeros(both.shape, dtype=np.int8) if d.direction is None else d.direction.copy()
         direction[both] = np.where(plan.p_charge_kw[both] >= plan.p_discharge_kw[both], 1, -1)
         L.directions_fixed += int(both.sum())
-        return replace(d, direction=direction)
-    return replace(d, exclusivity=both if d.exclusivity is False else (np.asarray(d.exclusivity) | both))
+        return replace(d, direction=direction, pcs_hull=True)
+    return replace(d, exclusivity=both if d.exclusivity is False else (np.asarray(d.exclusivity) | both), pcs_hull=True)
+
+
+def _uncycle(d: SizingData, plan: SizingPlan, opts: SizingOptions, extra_constraints):
+    """The plan's sizes with the least throughput (:func:`slopt.models.sizing.add_least_throughput`):
+    the same cost, and cycling only where these sizes cannot hold the band without it. Returns
+    ``(plan, cycling mask, build_s, solve_s)``; the plan unchanged if that LP gives none."""
+    dc = replace(d, fixed_sizes=(plan.e_kwh, plan.p_kw), fixed_sites=plan.sites.copy())
+    m, res, clean, build_s = _solve_round(dc, opts, extra_constraints)
+    if clean is None:
+        clean = plan
+    else:
+        clean = replace(clean, cost_usd=plan.cost_usd, sites=plan.sites)
+    return clean, np.minimum(clean.p_charge_kw, clean.p_discharge_kw) > 1e-6, build_s, res.solve_s
+
+
+def _relaxed_bound(d: SizingData, opts: SizingOptions, extra_constraints):
+    """Lower bound on the cost of a plan that never cycles through a unit, at the last round's
+    linearisation ``d``: the same model with the fixed directions dropped and the siting free
+    (each unit may then charge and discharge in one step, within ``pch + pdis <= P``). Returns
+    ``(bound or None, build_s, solve_s)``."""
+    _, res, _, build_s = _solve_round(replace(d, direction=None, exclusivity=False, fixed_sites=None), opts,
+                                      extra_constraints)
+    return res.bound, build_s, res.solve_s
 
 
 def _gap_tol(opts: SizingOptions) -> float:
@@ -589,19 +619,27 @@ def _solve_milp(inst: Instance, opts: SizingOptions, extra_constraints, progress
             status = Status.FEASIBLE
             msg = (f"the plan is stationary but keeps {chk.margin_pu:.1e} p.u. of unused AC margin on a binding band "
                    "row: not proven optimal")
-        no_bound = False
+        bound = None
+        if L.directions_fixed and L.converged and not opts.least_violation:
+            # the last MILP's bound holds for the restricted problem only; the same model without the
+            # fixed directions (cycling allowed) is a relaxation of the exclusive problem: its bound is
+            bound, b_s, s_s = _relaxed_bound(L.data, opts, extra_constraints)
+            build_s, solve_s = build_s + b_s, solve_s + s_s
+            common.update(build_s=build_s, solve_s=solve_s)
         if L.directions_fixed:
-            # the MILP bound is a bound of the restricted problem only: no bound is reported
-            no_bound = True
-            if status == Status.OPTIMAL:
+            gap = None if bound is None else max(chk.plan.cost_usd - bound, 0.0) / max(abs(chk.plan.cost_usd), 1e-9)
+            if status == Status.OPTIMAL and (gap is None or gap > _gap_tol(opts)):
                 status = Status.FEASIBLE
                 msg = (f"charge/discharge direction fixed at {L.directions_fixed} unit-steps where a plan cycled "
-                       "through a unit (exclusivity='fix'): a restriction, not proven optimal, no bound")
+                       "through a unit (exclusivity='fix'): a restriction; "
+                       + ("no bound" if gap is None else
+                          f"the plan is within {100 * gap:.2f} % of the bound that lets units cycle"))
+            chk = replace(chk, solve=replace(chk.solve, bound=bound, gap=gap))
         if not L.converged:
             status = Status.FEASIBLE
             msg = (f"AC refinement stopped after {opts.max_rounds} rounds; the cheapest plan that holds the band "
                    f"is returned (margin left {L.best.margin_pu:.1e} p.u. on a binding row)")
-        return _result(d, chk, status, msg, base_ac, bounded=not no_bound, **common)
+        return _result(d, chk, status, msg, base_ac, **common)
     if L.infeasible:
         chk = L.least_violation
         # no least-violation plan: the model is infeasible without the band (bounds, added constraints)
@@ -628,13 +666,12 @@ def _empty_sizing() -> pd.DataFrame:
     return pd.DataFrame(columns=["bus", "technology", "e_kwh", "p_kw", "capex_usd", "annualised_usd", "cost_usd"])
 
 
-def _result(d: SizingData, chk: _Checked, status, msg, base_ac, bounded: bool = True, **common) -> SizingResult:
-    """``bounded=False``: the last MILP solved a restricted problem, so its bound and gap are not reported."""
+def _result(d: SizingData, chk: _Checked, status, msg, base_ac, **common) -> SizingResult:
     plan = chk.plan
     lin = lindistflow_vm_pu(d.instance.feeder, with_storage(d.base_p_kw, d.cand_idx, plan.p_site_kw), d.base_q_kvar)
     return SizingResult(
-        status=status, objective_usd=plan.cost_usd, bound_usd=chk.solve.bound if bounded else None,
-        gap=chk.solve.gap if bounded else None,
+        status=status, objective_usd=plan.cost_usd, bound_usd=chk.solve.bound,
+        gap=chk.solve.gap,
         sizing=_sizing_table(d, plan.e_kwh, plan.p_kw),
         dispatch=_dispatch_table(d, plan.p_charge_kw, plan.p_discharge_kw, plan.e_stored_kwh, plan.e_kwh),
         voltages=_voltage_table(d, lin, chk.pf.vm_pu, base_ac.vm_pu), ac_max_violation_pu=chk.violation_pu,

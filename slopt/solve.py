@@ -3,8 +3,10 @@
 Every model builder returns a Pyomo model; :func:`solve` hands it to HiGHS with the options
 of :class:`SolveOptions` and maps the outcome to an honest :class:`Status`:
 
-* ``optimal``    - HiGHS proved optimality within the requested relative gap;
-* ``feasible``   - a limit (time, iterations) stopped it with an incumbent; the gap says how good;
+* ``optimal``    - HiGHS proved optimality within the requested relative gap (also when a limit
+  stopped it after its bound had already closed that gap);
+* ``feasible``   - a limit (time, iterations) stopped it with an incumbent outside the requested
+  gap; the gap says how good;
 * ``infeasible`` - proven infeasible (also reported for infeasible-or-unbounded with no incumbent
   when the model is bounded by construction, see ``assume_bounded``);
 * ``unbounded``;
@@ -232,6 +234,8 @@ def _result(status: Status, inc, bound, solve_s: float, tc_name: str, opts: Solv
     gap = _rel_gap(inc, bound) if has_inc else None
     if status == Status.OPTIMAL and gap is not None and gap > max(opts.mip_rel_gap, 1e-6) * 1.0001:
         status = Status.FEASIBLE  # never claim optimality outside the requested gap
+    elif status == Status.FEASIBLE and gap is not None and gap <= max(opts.mip_rel_gap, 1e-6):
+        status = Status.OPTIMAL   # a limit stopped HiGHS, but its bound already proves the requested gap
     msg = "" if status != Status.ERROR else f"HiGHS stopped with {tc_name} and no incumbent"
     return SolveResult(status, inc, bound, gap, solve_s, tc_name, msg)
 

@@ -79,7 +79,7 @@ class YearOptions:
     max_rounds: int = 6
     critical_per_round: int = 8
     sizing: SizingOptions = field(default_factory=lambda: SizingOptions(
-        solver=SolveOptions(mip_rel_gap=1e-3, time_limit_s=60.0), exclusivity="fix"))
+        solver=SolveOptions(mip_rel_gap=1e-3, time_limit_s=60.0), exclusivity="fix", max_rounds=40))
     backend: str = "serial"
     workers: int = 1
     replay_bar: bool = False

@@ -165,3 +165,84 @@ def test_default_instance_plan_costs_and_ac_band_recomputed_independently():
         assert r["p_kw"] <= c * r["e_kwh"] + 1e-6
         d = res.dispatch[(res.dispatch["bus"] == bus) & (res.dispatch["technology"] == tech)]
         assert d["p_charge_kw"].max() <= r["p_kw"] + 1e-6 and d["p_discharge_kw"].max() <= r["p_kw"] + 1e-6
+
+
+# --------------------------------------------------------------------------- over-voltage, exclusivity
+def _exclusive_optimum_by_enumeration(load_kw, e_max=5000.0, p_max=5000.0, eta=0.9):
+    """The exact least-cost sizing of :func:`three_bus_instance` (one new unit at bus 3, 1 h
+    steps, cyclic day) when a unit never charges and discharges at once: one LP per charge /
+    discharge pattern (2^T of them, scipy's linprog, no slopt model code), the least of them.
+    The band is exact AC here: with x = 0, no shunts and load only at bus 3,
+    V3^2 - V3 + 0.02 p3 = 0 (p3 in p.u. of 1 MVA), so 0.95 <= V3 <= 1.05 is a bound on p3."""
+    import itertools
+
+    from scipy.optimize import linprog
+
+    load = np.asarray(load_kw, dtype=float)
+    T = load.size
+    p_lo = -(1.05**2 - 1.05) / 0.02 * 1000.0              # V3 = 1.05 (kW of net load)
+    p_hi = (0.95 - 0.95**2) / 0.02 * 1000.0               # V3 = 0.95
+    iE, iP, ich, idis, ie, ie0 = 0, 1, 2, 2 + T, 2 + 2 * T, 2 + 3 * T
+    n = ie0 + 1
+    c = np.zeros(n)
+    c[iE], c[iP] = 1510.0, 300.0                          # NEW_DEFAULT $/kWh and $/kW
+    best = np.inf
+    for pattern in itertools.product((1, -1), repeat=T):
+        A, b, Aeq, beq = [], [], [], []
+
+        def row(coef, rhs, eq=False):
+            r = np.zeros(n)
+            for i, v in coef.items():
+                r[i] += v
+            (Aeq if eq else A).append(r)
+            (beq if eq else b).append(rhs)
+
+        bounds = [(0, e_max), (0, p_max)] + [(0, None)] * (3 * T + 1)
+        for t in range(T):
+            bounds[(idis if pattern[t] > 0 else ich) + t] = (0, 0)
+            row({ich + t: 1, iP: -1}, 0)
+            row({idis + t: 1, iP: -1}, 0)
+            row({ie + t: 1, (ie0 if t == 0 else ie + t - 1): -1, ich + t: -eta, idis + t: 1 / eta}, 0, eq=True)
+            row({ie + t: -1, iE: 0.1}, 0)
+            row({ie + t: 1, iE: -0.9}, 0)
+            row({ich + t: -1, idis + t: 1}, load[t] - p_lo)
+            row({ich + t: 1, idis + t: -1}, p_hi - load[t])
+        row({ie + T - 1: 1, ie0: -1}, 0, eq=True)
+        row({ie0: -1, iE: 0.1}, 0)
+        row({ie0: 1, iE: -0.9}, 0)
+        row({iP: 1, iE: -1}, 0)                            # C-rate 1 on SOH 1
+        r = linprog(c, A_ub=np.array(A), b_ub=b, A_eq=np.array(Aeq), b_eq=beq, bounds=bounds, method="highs")
+        if r.status == 0:
+            best = min(best, r.fun)
+    return best
+
+
+@pytest.mark.parametrize("load_kw", [
+    (-2725,) * 6 + (0, 0),
+    (-2700, -2900, -3100, -2900, -2700, 0, -2800, 300),
+    (-3000, -2650) * 3 + (0, 0),
+    (-2900, -2900, 500, -2900, -2900, 0, -2700, 2000),
+])
+def test_over_voltage_plans_never_cycle_and_meet_the_enumerated_optimum(load_kw):
+    """PV export at bus 3 above the 1.05 p.u. ceiling: the relaxed plan burns the surplus by
+    charging and discharging its unit at once. Against the exhaustive optimum over every
+    charge/discharge pattern: the exact binaries reach it; the year planner's direction fix
+    (a restriction) never cycles, never undercuts it, and reached it on each of these days;
+    its reported bound (the model with the directions free) is below it."""
+    inst = three_bus_instance(vmin=0.95, load3_kw=load_kw, e_max_kwh=np.array([5000.0]), p_max_kw=np.array([5000.0]))
+    exact = _exclusive_optimum_by_enumeration(load_kw)
+    solver = SolveOptions(mip_rel_gap=1e-6)
+    fix = solve_sizing(inst, options=SizingOptions(exclusivity="fix", solver=solver))
+    assert any("direction fixed" in str(h.get("note", "")) for h in fix.history), "the relaxed plan must cycle here"
+    d = fix.dispatch
+    assert (np.minimum(d["p_charge_kw"], d["p_discharge_kw"]) <= 1e-6).all()
+    assert fix.ac_max_violation_pu <= 1e-6 * 1.0001
+    assert fix.objective_usd >= exact * (1 - 1e-6)                      # a feasible plan cannot beat the optimum
+    assert fix.objective_usd == pytest.approx(exact, rel=1e-6)
+    assert fix.bound_usd is not None and fix.bound_usd <= exact * (1 + 1e-6)
+    assert fix.gap == pytest.approx((fix.objective_usd - fix.bound_usd) / fix.objective_usd)
+    # a bound more than the gap tolerance below the plan: never called optimal
+    assert fix.status == (Status.OPTIMAL if fix.gap <= 1e-6 else Status.FEASIBLE)
+    exact_milp = solve_sizing(inst, options=SizingOptions(exclusivity="binaries", solver=solver))
+    assert exact_milp.status == Status.OPTIMAL
+    assert exact_milp.objective_usd == pytest.approx(exact, rel=1e-6)

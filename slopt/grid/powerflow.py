@@ -131,8 +131,8 @@ def powerflow(
     engine : {"auto", "zbus", "sweep"}
         ``"zbus"``: dense products with the bus impedance matrix restricted to the load
         buses; ``"sweep"``: sparse backward/forward sweep along the feeder's chains, linear
-        in the number of buses; ``"auto"`` picks ``"zbus"`` up to ``DENSE_MAX_LIVE`` load
-        buses. Both solve the same fixed point to the same tolerance.
+        in the number of buses; ``"auto"`` picks ``"zbus"`` while (load buses)^2 / buses is at
+        most ``DENSE_MAX_COST_RATIO`` (:func:`auto_engine`). Both solve the same fixed point to the same tolerance.
     threads : int, optional
         Worker threads over blocks of snapshots (default 1). BLAS always runs single-threaded
         inside: multi-threaded BLAS on these small products was up to 10x slower on a busy
@@ -262,10 +262,17 @@ def _integer(value, name: str) -> int:
 #: Working-set size (in float64 values) of one block of snapshots (4 MiB).
 _CACHE_DOUBLES = 1 << 19
 
-#: Above this many load buses the sparse sweep replaces the dense Z-bus products (measured
-#: crossover in ``benchmarks/powerflow.py``; the dense engine costs m^2 per snapshot and sweep,
-#: the sparse one a few passes over the n buses).
-DENSE_MAX_LIVE = 100
+#: The dense Z-bus products cost about m^2 per snapshot and iteration (m load buses), the sparse
+#: sweep a few passes over the n buses; ``auto`` takes the dense engine while m^2 / n is at most
+#: this. Measured in ``benchmarks/powerflow.py`` (8,760 snapshots, zbus / sweep time): ieee69
+#: (m^2/n = 33) 0.53, ieee85 (40) 0.68, ieee141 (50) 0.74, 1-MV-rural (89) 1.22, ieee118 (116)
+#: 1.46; synthetic feeders with a load on every bus cross over between n = 50 and 100.
+DENSE_MAX_COST_RATIO = 70.0
+
+
+def auto_engine(n_bus: int, n_live: int) -> str:
+    """The engine ``engine="auto"`` uses on a feeder of ``n_bus`` buses, ``n_live`` of them loaded."""
+    return "zbus" if n_live * n_live <= DENSE_MAX_COST_RATIO * max(n_bus, 1) else "sweep"
 
 ENGINES = ("auto", "zbus", "sweep")
 
@@ -306,7 +313,7 @@ def _engine(feeder: Feeder, live: np.ndarray, engine: str):
     if engine not in ENGINES:
         raise ValueError(f"powerflow: engine must be one of {ENGINES}, got {engine!r}")
     if engine == "auto":
-        engine = "zbus" if live.size <= DENSE_MAX_LIVE else "sweep"
+        engine = auto_engine(feeder.n_bus, live.size)
     return _ZBus(feeder, live) if engine == "zbus" else _Sweep(feeder, live)
 
 

@@ -35,7 +35,7 @@ __all__ = [
     "SizingData", "sizing_data", "build_sizing_model",
     "add_storage_ratings", "add_siting", "add_c_rate_limit", "add_storage_operation",
     "add_cyclic_soc", "add_charge_discharge_exclusivity", "add_voltage_band", "add_cost_objective",
-    "add_elastic_objective", "band_rows", "BandRows", "SizingPlan", "extract_plan",
+    "add_elastic_objective", "add_least_throughput", "band_rows", "BandRows", "SizingPlan", "extract_plan",
 ]
 
 
@@ -62,9 +62,11 @@ class SizingData:
     objective: str = "capex"      # "capex" (Eq. 2) or "annualised"
     exclusivity: object = False   # binaries forbidding simultaneous charge and discharge: all steps (True) or a (C, K, T) mask
     direction: np.ndarray | None = None  # (C, K, T) int8: +1 charge only, -1 discharge only, 0 free
+    pcs_hull: bool = False        # pch + pdis <= P instead of pch <= P, pdis <= P (set once a plan cycled)
     fixed_initial_soc: bool = False  # True: the day starts (and ends) at soc_initial; False: free cyclic start
     fixed_sites: np.ndarray | None = None  # free siting: 0/1 per candidate to fix the siting binaries
     elastic: bool = False         # band rows get slacks and the objective is the least violation
+    fixed_sizes: tuple | None = None  # (e_kwh, p_kw), each (C, K): sizes fixed, least throughput sought
     cuts: "BandRows | None" = None  # floor rows kept from earlier linearisations (tangent cuts)
     day_weights: np.ndarray | None = None  # days each modelled day stands for (representative days); 1 each
     row_window: float = 0.1       # write band rows within this fraction of their swing from binding
@@ -194,7 +196,9 @@ def add_c_rate_limit(m, d: SizingData) -> None:
 def add_storage_operation(m, d: SizingData) -> None:
     """Charge, discharge and SOC per step, each day on its own:
 
-    ``0 <= pch, pdis <= P[c,k]``;
+    ``0 <= pch, pdis <= P[c,k]``, or with ``d.pcs_hull`` the tighter ``pch + pdis <= P[c,k]``
+    (the convex hull of exclusive operation: valid for every plan that never charges and
+    discharges a unit at once, and it halves what a relaxed plan gains by cycling);
     ``e[t] = e[t-1] + (eta_ch pch[t] - pdis[t] / eta_dis) dt``, from ``e0[c,k,day]`` at the first
     step of each day; ``SOC_min SOH E <= e[t], e0 <= SOC_max SOH E``. The start ``e0`` is free
     (the cyclic day of :func:`add_cyclic_soc` ties it to the end of that day) or, with
@@ -205,8 +209,11 @@ def add_storage_operation(m, d: SizingData) -> None:
     m.pdis = pyo.Var(m.C, m.K, m.T, within=pyo.NonNegativeReals, doc="discharging power [kW]")
     m.e = pyo.Var(m.C, m.K, m.T, within=pyo.NonNegativeReals, doc="stored energy [kWh]")
     m.e0 = pyo.Var(m.C, m.K, m.D, within=pyo.NonNegativeReals, doc="stored energy at the start of each day [kWh]")
-    m.ch_lim = pyo.Constraint(m.C, m.K, m.T, rule=lambda m, c, k, t: m.pch[c, k, t] <= m.P[c, k])
-    m.dis_lim = pyo.Constraint(m.C, m.K, m.T, rule=lambda m, c, k, t: m.pdis[c, k, t] <= m.P[c, k])
+    if d.pcs_hull:     # the convex hull of exclusive operation (either pch <= P or pdis <= P, the other 0)
+        m.pcs_lim = pyo.Constraint(m.C, m.K, m.T, rule=lambda m, c, k, t: m.pch[c, k, t] + m.pdis[c, k, t] <= m.P[c, k])
+    else:
+        m.ch_lim = pyo.Constraint(m.C, m.K, m.T, rule=lambda m, c, k, t: m.pch[c, k, t] <= m.P[c, k])
+        m.dis_lim = pyo.Constraint(m.C, m.K, m.T, rule=lambda m, c, k, t: m.pdis[c, k, t] <= m.P[c, k])
     dt, spd = d.dt_h, d.steps_per_day
 
     def balance(m, c, k, t):
@@ -434,6 +441,24 @@ def add_elastic_objective(m, d: SizingData) -> None:
         expr=m.z_violation + sum(float(rows.scale[r]) * m.band_slack[r] for r in m.ROWS) / n + tie, sense=pyo.minimize)
 
 
+def add_least_throughput(m, d: SizingData) -> None:
+    """With ``d.fixed_sizes = (E, P)``: the sizes fixed and, instead of the cost,
+    ``min sum_{c,k,t} w_t (pch + pdis) dt`` (w: the days each step stands for). The cost is then
+    fixed, so this picks, among the plans of that cost, one that never cycles energy through a
+    unit unless the band needs it: the 1e-6 $/kWh tie-breaker of the cost objective falls below
+    HiGHS's tolerances once costs are scaled, and a least-cost plan may cycle at no visible cost."""
+    e_kwh, p_kw = (np.asarray(a, dtype=float) for a in d.fixed_sizes)
+    cp, kp = d.site_pos, d.tech_pos
+    for c in m.C:
+        for k in m.K:
+            m.E[c, k].fix(float(e_kwh[cp[c], kp[k]]))
+            m.P[c, k].fix(float(p_kw[cp[c], kp[k]]))
+    m.objective.deactivate()
+    w = d.weight_of_step()
+    m.throughput_objective = pyo.Objective(expr=d.dt_h * sum(
+        float(w[t]) * (m.pch[c, k, t] + m.pdis[c, k, t]) for c in m.C for k in m.K for t in m.T), sense=pyo.minimize)
+
+
 def add_cost_objective(m, d: SizingData) -> None:
     """Objective. ``capex``: Yuan et al. Eq. 2, ``sum_{c,k} E[c,k] (Ce+Cb+Cj+Cw+Cd)_k + P[c,k] Cp_k``
     (E in Wh, P in W). ``annualised``: the same capital spread with a capital recovery factor and
@@ -486,6 +511,8 @@ def build_sizing_model(instance: Instance | SizingData, extra_constraints=None, 
     add_cost_objective(m, d)
     if d.elastic:
         add_elastic_objective(m, d)
+    if d.fixed_sizes is not None:
+        add_least_throughput(m, d)
     if extra_constraints is not None:
         extra_constraints(m, d)
     return m
