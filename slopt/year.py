@@ -333,6 +333,9 @@ class YearResult:
         spd = inst.bus_profiles.steps_per_day
         return {
             "status": str(self.status), "objective_usd": self.objective_usd, "message": self.message,
+            # the modelled days are a subset of the year, so the sizing's bound bounds the year too
+            "bound_usd": None if self.sizing_result is None else self.sizing_result.bound_usd,
+            "gap": None if self.sizing_result is None else self.sizing_result.gap,
             "days_modelled": int(len(self.days)), "typical_days": int((self.days["kind"] == "typical").sum()),
             "extreme_days": int((self.days["kind"] == "extreme").sum()),
             "critical_days": int((self.days["kind"] == "critical").sum()), "rounds": int(len(self.rounds)),
@@ -385,7 +388,7 @@ def plan_year(inst: Instance, options: YearOptions | None = None, progress=None)
                        "violating_days": int(bad.size), "worst_violation_pu": float(rep.day_violation_pu.max())})
         report("replay", rounds[-1])
         if bad.size == 0:
-            status = res.status
+            status, message = res.status, res.message
             break
         new = [d for d in bad[np.argsort(-rep.day_violation_pu[bad])] if d not in set(days["day"])]
         if not new:

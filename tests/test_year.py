@@ -44,6 +44,11 @@ def test_plan_holds_every_day_and_equals_the_full_horizon_optimum(month):
     full = solve_sizing(month)
     assert full.status == Status.OPTIMAL
     assert abs(res.objective_usd - full.objective_usd) / full.objective_usd <= 1e-3
+    # the modelled days are a subset of the period: their bound is a bound of the full horizon,
+    # up to the AC tolerance both plans are held to (1e-6 p.u. of band is worth ~2e-4 of cost here)
+    s = res.summary()
+    assert s["bound_usd"] is not None and s["bound_usd"] <= full.objective_usd * (1 + 2e-4)
+    assert s["gap"] == pytest.approx((res.objective_usd - s["bound_usd"]) / res.objective_usd, abs=1e-6)
 
 
 def test_critical_days_are_added_until_the_year_holds(month):

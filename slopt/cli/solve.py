@@ -216,6 +216,8 @@ def year_table(yres) -> Table:
     _row(t, "status", f"[{color}]{s['status']}[/{color}]", markup=True)
     if s["objective_usd"] is not None:
         _row(t, "objective", f"$ {s['objective_usd']:,.2f}")
+    if s["bound_usd"] is not None:
+        _row(t, "bound", f"$ {s['bound_usd']:,.2f} (gap {100 * s['gap']:.2f} %)")
     _row(t, "days modelled", f"{s['days_modelled']} ({s['typical_days']} typical, {s['extreme_days']} extreme, "
                              f"{s['critical_days']} critical) in {s['rounds']} round(s)")
     w, o = s["hours_outside_with_storage"], s["hours_outside_without_storage"]
@@ -244,7 +246,7 @@ def _solve_year(inst, instance, opts, out_dir, plots, fmt, console):
 
     yopts = YearOptions(replay_bar=console.is_terminal)
     yopts = replace(yopts, sizing=replace(opts, solver=replace(opts.solver, time_limit_s=opts.solver.time_limit_s or 60.0),
-                                          exclusivity="fix"))
+                                          exclusivity="fix", max_rounds=max(opts.max_rounds, yopts.sizing.max_rounds)))
     with progress(console, f"year {inst.name}") as bar:
         def report(stage, info):
             if stage == "days":
