@@ -450,9 +450,9 @@ def add_least_throughput(m, d: SizingData) -> None:
     e_kwh, p_kw = (np.asarray(a, dtype=float) for a in d.fixed_sizes)
     cp, kp = d.site_pos, d.tech_pos
     for c in m.C:
-        for k in m.K:
-            m.E[c, k].fix(float(e_kwh[cp[c], kp[k]]))
-            m.P[c, k].fix(float(p_kw[cp[c], kp[k]]))
+        for k in m.K:          # solver round-off (-1e-14) clipped into the bounds
+            m.E[c, k].fix(min(max(float(e_kwh[cp[c], kp[k]]), 0.0), m.E[c, k].ub))
+            m.P[c, k].fix(min(max(float(p_kw[cp[c], kp[k]]), 0.0), m.P[c, k].ub))
     m.objective.deactivate()
     w = d.weight_of_step()
     m.throughput_objective = pyo.Objective(expr=d.dt_h * sum(
