@@ -132,7 +132,8 @@ def powerflow(
         ``"zbus"``: dense products with the bus impedance matrix restricted to the load
         buses; ``"sweep"``: sparse backward/forward sweep along the feeder's chains, linear
         in the number of buses; ``"auto"`` picks ``"zbus"`` while (load buses)^2 / buses is at
-        most ``DENSE_MAX_COST_RATIO`` (:func:`auto_engine`). Both solve the same fixed point to the same tolerance.
+        most ``DENSE_MAX_COST_RATIO``, or for batches short enough that the sweep's fixed cost
+        dominates (:func:`auto_engine`). Both solve the same fixed point to the same tolerance.
     threads : int, optional
         Worker threads over blocks of snapshots (default 1). BLAS always runs single-threaded
         inside: multi-threaded BLAS on these small products was up to 10x slower on a busy
@@ -161,7 +162,7 @@ def powerflow(
     # buses that draw a load current in some snapshot (the root is the slack: excluded)
     live = np.flatnonzero(np.any(p2, axis=0) | np.any(q2, axis=0))
     live = live[live > 0]
-    engine = _engine(feeder, live, engine)
+    engine = _engine(feeder, live, engine, n_snap)
 
     out = _Out(n_snap, n)
     n_threads = 1 if threads is None else threads
@@ -269,10 +270,21 @@ _CACHE_DOUBLES = 1 << 19
 #: 1.46; synthetic feeders with a load on every bus cross over between n = 50 and 100.
 DENSE_MAX_COST_RATIO = 70.0
 
+#: The sweep's fixed cost per call (its per-level Python passes), in the units above (one dense
+#: multiply-add per snapshot): about 7e5. Measured on ieee118 and 1-MV-rural, where the dense
+#: engine wins below 150-300 snapshots (ieee118, 96 snapshots: zbus 5.2 ms, sweep 7.0 ms;
+#: 1-MV-rural 2.9 vs 4.9 ms) and the sweep above.
+SWEEP_FIXED_COST = 7e5
 
-def auto_engine(n_bus: int, n_live: int) -> str:
-    """The engine ``engine="auto"`` uses on a feeder of ``n_bus`` buses, ``n_live`` of them loaded."""
-    return "zbus" if n_live * n_live <= DENSE_MAX_COST_RATIO * max(n_bus, 1) else "sweep"
+
+def auto_engine(n_bus: int, n_live: int, n_snap: int | None = None) -> str:
+    """The engine ``engine="auto"`` uses on a feeder of ``n_bus`` buses, ``n_live`` of them
+    loaded, for ``n_snap`` snapshots: the dense one while ``n_snap (m^2 - 70 n)`` is at most the
+    sweep's fixed cost (``n_snap=None``: a long batch, where m^2 / n <= 70 decides alone)."""
+    excess = n_live * n_live - DENSE_MAX_COST_RATIO * max(n_bus, 1)
+    if n_snap is None:
+        return "zbus" if excess <= 0 else "sweep"
+    return "zbus" if n_snap * excess <= SWEEP_FIXED_COST else "sweep"
 
 ENGINES = ("auto", "zbus", "sweep")
 
@@ -309,11 +321,11 @@ class _Out:
         return _Out(**{k: v[lo:hi] for k, v in self.__dict__.items()})
 
 
-def _engine(feeder: Feeder, live: np.ndarray, engine: str):
+def _engine(feeder: Feeder, live: np.ndarray, engine: str, n_snap: int | None = None):
     if engine not in ENGINES:
         raise ValueError(f"powerflow: engine must be one of {ENGINES}, got {engine!r}")
     if engine == "auto":
-        engine = auto_engine(feeder.n_bus, live.size)
+        engine = auto_engine(feeder.n_bus, live.size, n_snap)
     return _ZBus(feeder, live) if engine == "zbus" else _Sweep(feeder, live)
 
 

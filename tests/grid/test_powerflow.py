@@ -331,3 +331,21 @@ def test_engines_agree_and_threads_do_not_matter():
     with pytest.raises(ValueError, match="engine"):
         powerflow(f, p[:2], q[:2], engine="newton")
     assert set(ENGINES) == {"auto", "zbus", "sweep"}
+
+
+def test_auto_engine_follows_the_cost_model():
+    """``auto``: the dense engine costs m^2 per snapshot, the sweep about 70 n plus a fixed cost
+    per call. Feeders with few load buses stay dense; on ieee118 (117 load buses) and
+    1-MV-rural (94 of 95) the sweep wins on a year but not on a day; 1,000 loaded buses never
+    go dense; and the engine chosen is the one that runs (same voltages as asking for it)."""
+    from slopt.grid.powerflow import auto_engine
+
+    assert auto_engine(33, 32, 35040) == "zbus" and auto_engine(141, 85, 35040) == "zbus"
+    assert auto_engine(118, 117, 35040) == "sweep" and auto_engine(118, 117, 96) == "zbus"
+    assert auto_engine(95, 94, 8760) == "sweep" and auto_engine(95, 94, 96) == "zbus"
+    assert auto_engine(1000, 999, 1) == "sweep" and auto_engine(1000, 999) == "sweep"
+    f = load_feeder("ieee118")
+    p = np.tile(f.p_load_kw, (96, 1))
+    q = np.tile(f.q_load_kvar, (96, 1))
+    auto, dense = powerflow(f, p, q), powerflow(f, p, q, engine="zbus")
+    assert np.array_equal(auto.vm_pu, dense.vm_pu) and np.array_equal(auto.iterations, dense.iterations)
