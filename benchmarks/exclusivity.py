@@ -26,14 +26,12 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import slopt  # noqa: E402
-from _report import provenance  # noqa: E402
+from _report import provenance, write_results  # noqa: E402
 from slopt.sizing import SizingOptions, solve_sizing  # noqa: E402
 from slopt.solve import SolveOptions  # noqa: E402
 from slopt.year import days_of  # noqa: E402
@@ -71,17 +69,8 @@ def main() -> None:
             row["fix_vs_ref_pct"] = round(100 * (row["fix_usd"] - ref.cost_usd) / ref.cost_usd, 3)
         rows.append(row)
         print(row, flush=True)
-    df = pd.DataFrame(rows)
-    df.to_csv(out / "exclusivity.csv", index=False)
-    cols = list(df.columns)
-    lines = ["# Over-voltage days: direction fix vs exact exclusivity vs the AC-exact reference", "", prov, "",
-             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append("| " + " | ".join("-" if r.get(c) is None else (f"{r[c]:,.1f}" if isinstance(r[c], float)
-                                                                     and abs(r[c]) >= 1000 else str(r[c]))
-                                       for c in cols) + " |")
-    (out / "exclusivity.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print(write_results(out, "exclusivity", "Over-voltage days: direction fix vs exact exclusivity vs the AC-exact reference",
+                        prov, rows))
 
 
 if __name__ == "__main__":

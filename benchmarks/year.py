@@ -19,14 +19,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import slopt  # noqa: E402
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from _report import provenance  # noqa: E402
+from _report import provenance, write_results  # noqa: E402
 from slopt.sizing import solve_sizing  # noqa: E402
 from slopt.year import YearOptions, plan_year  # noqa: E402
 
@@ -98,15 +97,7 @@ def main() -> None:
                 row["gap_pct"] = round(100 * (s["objective_usd"] - full.objective_usd) / full.objective_usd, 4)
         rows.append(row)
         print(row, flush=True)
-    df = pd.DataFrame(rows)
-    df.to_csv(out / "year.csv", index=False)
-    cols = list(df.columns)
-    lines = ["# Year-scale planning on the bundled year instances", "", prov, "",
-             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        lines.append("| " + " | ".join("-" if r[c] is None else (f"{r[c]:,.1f}" if isinstance(r[c], float) and abs(r[c]) >= 1000
-                                                                  else str(r[c])) for c in cols) + " |")
-    (out / "year.md").write_text("\n".join(lines) + "\n")
+    write_results(out, "year", "Year-scale planning on the bundled year instances", prov, rows)
     print(f"wrote {out / 'year.csv'} and {out / 'year.md'}")
 
 

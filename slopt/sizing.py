@@ -497,7 +497,7 @@ def _uncycle(d: SizingData, plan: SizingPlan, opts: SizingOptions, extra_constra
     the same cost, and cycling only where these sizes cannot hold the band without it. Returns
     ``(plan, cycling mask, build_s, solve_s)``; the plan unchanged if that LP gives none."""
     dc = replace(d, fixed_sizes=(plan.e_kwh, plan.p_kw), fixed_sites=plan.sites.copy())
-    m, res, clean, build_s = _solve_round(dc, opts, extra_constraints)
+    _, res, clean, build_s = _solve_round(dc, opts, extra_constraints)
     if clean is None:
         clean = plan
     else:
