@@ -1,34 +1,35 @@
 """Batched AC power flow on radial feeders by backward/forward sweep.
 
 Hand-written because it is the product: the sizing heuristics simulate whole populations
-over a day, i.e. tens of thousands of snapshots per fitness evaluation, which general AC
-solvers (pandapower, one Newton-Raphson per snapshot) cannot do at the needed rate.
+over a day, i.e. tens of thousands of snapshots per fitness evaluation, and the year planner
+checks every step of a year, which general AC solvers (pandapower, one Newton-Raphson per
+snapshot) cannot do at the needed rate.
 
-The sweep is written in the matrix form of Teng (2003), "A direct approach for distribution
-system load flow solutions", IEEE Trans. Power Delivery 18(3): with the path matrix ``D``
-(``D[k, b] = 1`` if branch ``b`` lies between the root and bus ``k``),
+The sweep is that of Teng (2003), "A direct approach for distribution system load flow
+solutions", IEEE Trans. Power Delivery 18(3): with the path matrix ``D`` (``D[k, b] = 1`` if
+branch ``b`` lies between the root and bus ``k``),
 
 * backward sweep: branch currents ``J = I @ D`` (sum of downstream load currents),
 * forward sweep:  voltage drops ``dV = (z * J) @ D.T``,
 
-so one iteration is ``V = V0 - I @ Z`` with ``Z = D diag(z) D^T``, evaluated for every
-snapshot of the batch in one matrix product. Loads are constant power,
-``I = conj(S / V)``.
+so one iteration is ``V = V0 - I @ Z`` with ``Z = D diag(z) D^T``. Loads are constant power,
+``I = conj(S / V)``. Two engines iterate this fixed point (measured by
+``benchmarks/powerflow.py``):
 
-Implementation notes (the hot path; measured by ``benchmarks/powerflow.py``):
+* ``"sweep"`` (the default): compiled with numba (:mod:`slopt.grid._sweep_kernel`), one
+  snapshot at a time from the leaves up and the root down, linear in the number of buses,
+  with the interpreter lock released so ``threads`` run blocks of snapshots in parallel;
+* ``"zbus"``: the matrix form in numpy, one dense product per sweep for a block of snapshots
+  (``Z`` restricted to the loaded buses, shunts folded in exactly), kept as an independent
+  implementation that the tests compare with the sweep.
 
-* only buses that carry a load or an injection in some snapshot of the batch inject
-  current, so the fixed point is iterated on those buses alone (``Z`` restricted to them);
-  the voltages of the other buses follow from one product at the end;
-* the batch is cut into blocks of snapshots whose working arrays fit in the CPU cache
-  (the element-wise steps are memory-bound; the matrix product runs near BLAS peak);
-* snapshots that have converged (or diverged) leave the active set of their block;
-* losses are ``sum_k (V0 - V_k) conj(I_k)`` = ``I^H Z I`` = ``sum_b z_b |J_b|^2`` for the
-  currents that produced the final voltages, so no extra sweep is needed.
+Losses are ``sum_b z_b |J_b|^2`` (= ``sum_k (V0 - V_k) conj(I_k)``) for the currents that
+produced the final voltages, so no extra sweep is needed.
 """
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -129,17 +130,15 @@ def powerflow(
         Maximum number of sweeps. Snapshots that do not converge are reported with
         ``converged = False``; they are never silently accepted.
     engine : {"auto", "zbus", "sweep"}
-        ``"zbus"``: dense products with the bus impedance matrix restricted to the load
-        buses; ``"sweep"``: sparse backward/forward sweep along the feeder's chains, linear
-        in the number of buses; ``"auto"`` picks ``"zbus"`` while (load buses)^2 / buses is at
-        most ``DENSE_MAX_COST_RATIO``, or for batches short enough that the sweep's fixed cost
-        dominates (:func:`auto_engine`). Both solve the same fixed point to the same tolerance.
+        ``"sweep"`` (and ``"auto"``): the compiled backward/forward sweep, linear in the number of
+        buses; ``"zbus"``: dense products with the bus impedance matrix restricted to the load
+        buses (numpy and BLAS), an independent implementation of the same fixed point. Both
+        solve it to the same tolerance.
     threads : int, optional
-        Worker threads over blocks of snapshots (default 1). BLAS always runs single-threaded
-        inside: multi-threaded BLAS on these small products was up to 10x slower on a busy
-        2-core machine, and so were extra threads (measured in ``benchmarks/powerflow.py``);
-        on an idle multi-core machine ``threads=os.cpu_count()`` can help large batches.
-        Results do not depend on it.
+        Worker threads over blocks of snapshots (default 1). The sweep releases the
+        interpreter lock, so on a multi-core machine ``threads=os.cpu_count()`` runs long
+        batches in parallel; a batch is only split while each thread gets at least 512
+        snapshots. Results do not depend on it: each snapshot is solved on its own.
 
     Returns
     -------
@@ -162,11 +161,12 @@ def powerflow(
     # buses that draw a load current in some snapshot (the root is the slack: excluded)
     live = np.flatnonzero(np.any(p2, axis=0) | np.any(q2, axis=0))
     live = live[live > 0]
-    engine = _engine(feeder, live, engine, n_snap)
+    engine = _engine(feeder, live, engine)
 
     out = _Out(n_snap, n)
     n_threads = 1 if threads is None else threads
-    rows = engine.block_size  # blocks of snapshots sized for the cache
+    # blocks of snapshots: sized for the cache (zbus), or one per thread if that is long enough
+    rows = min(engine.block_size, max(-(-n_snap // n_threads), engine.min_rows_per_thread))
     blocks = [(lo, min(lo + rows, n_snap)) for lo in range(0, n_snap, rows)]
 
     def run(block):
@@ -175,7 +175,7 @@ def powerflow(
             engine.solve(p2[lo:hi], q2[lo:hi], float(tol_pu), int(max_iter), out.view(lo, hi))
 
     n_threads = min(n_threads, len(blocks))
-    with _blas_single_thread():
+    with _blas_single_thread() if isinstance(engine, _ZBus) else contextlib.nullcontext():
         if n_threads > 1:
             with ThreadPoolExecutor(n_threads) as pool:
                 list(pool.map(run, blocks))
@@ -263,39 +263,15 @@ def _integer(value, name: str) -> int:
 #: Working-set size (in float64 values) of one block of snapshots (4 MiB).
 _CACHE_DOUBLES = 1 << 19
 
-#: The dense Z-bus products cost about m^2 per snapshot and iteration (m load buses), the sparse
-#: sweep a few passes over the n buses; ``auto`` takes the dense engine while m^2 / n is at most
-#: this. Measured in ``benchmarks/powerflow.py`` (8,760 snapshots, zbus / sweep time): ieee69
-#: (m^2/n = 33) 0.53, ieee85 (40) 0.68, ieee141 (50) 0.74, 1-MV-rural (89) 1.22, ieee118 (116)
-#: 1.46; synthetic feeders with a load on every bus cross over between n = 50 and 100.
-DENSE_MAX_COST_RATIO = 70.0
-
-#: The sweep's fixed cost per call (its per-level Python passes), in the units above (one dense
-#: multiply-add per snapshot): about 7e5. Measured on ieee118 and 1-MV-rural, where the dense
-#: engine wins below 150-300 snapshots (ieee118, 96 snapshots: zbus 5.2 ms, sweep 7.0 ms;
-#: 1-MV-rural 2.9 vs 4.9 ms) and the sweep above.
-SWEEP_FIXED_COST = 7e5
-
-
-def auto_engine(n_bus: int, n_live: int, n_snap: int | None = None) -> str:
-    """The engine ``engine="auto"`` uses on a feeder of ``n_bus`` buses, ``n_live`` of them
-    loaded, for ``n_snap`` snapshots: the dense one while ``n_snap (m^2 - 70 n)`` is at most the
-    sweep's fixed cost (``n_snap=None``: a long batch, where m^2 / n <= 70 decides alone)."""
-    excess = n_live * n_live - DENSE_MAX_COST_RATIO * max(n_bus, 1)
-    if n_snap is None:
-        return "zbus" if excess <= 0 else "sweep"
-    return "zbus" if n_snap * excess <= SWEEP_FIXED_COST else "sweep"
-
 ENGINES = ("auto", "zbus", "sweep")
-
-#: Snapshots x buses per block of the sweep engine (its row loops want long rows).
-_SWEEP_ELEMENTS = 1 << 16
 
 _CONTROLLER = []
 
 
 def _blas_single_thread():
-    """Context limiting BLAS to one thread (threadpoolctl; the controller is built once)."""
+    """Context limiting BLAS to one thread (threadpoolctl; the controller is built once): the
+    zbus engine's small products ran up to 10x slower with multi-threaded BLAS on a busy 2-core
+    machine (measured in ``benchmarks/powerflow.py``)."""
     if not _CONTROLLER:
         from threadpoolctl import ThreadpoolController
 
@@ -321,11 +297,9 @@ class _Out:
         return _Out(**{k: v[lo:hi] for k, v in self.__dict__.items()})
 
 
-def _engine(feeder: Feeder, live: np.ndarray, engine: str, n_snap: int | None = None):
+def _engine(feeder: Feeder, live: np.ndarray, engine: str):
     if engine not in ENGINES:
         raise ValueError(f"powerflow: engine must be one of {ENGINES}, got {engine!r}")
-    if engine == "auto":
-        engine = auto_engine(feeder.n_bus, live.size, n_snap)
     return _ZBus(feeder, live) if engine == "zbus" else _Sweep(feeder, live)
 
 
@@ -425,6 +399,7 @@ class _ZBus:
         self.v_nl = v_nl[:, None]
         self.v_nl_live = np.ascontiguousarray(v_nl[live][:, None])
         self.block_size = int(np.clip(_CACHE_DOUBLES // max(1, 12 * live.size), 32, 4096))
+        self.min_rows_per_thread = self.block_size
 
     def solve(self, p, q, tol, max_iter, out: _Out) -> None:
         f, live = self.feeder, self.live
@@ -447,151 +422,25 @@ class _ZBus:
 
 
 class _Sweep:
-    """Sparse engine: backward/forward sweep along the feeder's chains, layout (bus, snapshot).
+    """Compiled engine: each snapshot swept to convergence in machine code
+    (:func:`slopt.grid._sweep_kernel.sweep_block`), linear in the number of buses, with no
+    n x n product and no interpreter work per bus; it releases the interpreter lock, so
+    ``threads`` run blocks of snapshots in parallel."""
 
-    The tree is cut into chains by heavy-path decomposition (each bus continues the chain
-    of its child with the largest subtree), so there are at most log2(n) chain levels (on
-    real feeders 2-6: trunk, laterals, sub-laterals). Buses are reordered level by level,
-    each chain contiguous from its head down. Along a chain the backward sweep (branch
-    current = own load current + everything below) is a reverse cumulative sum and the
-    forward sweep (voltage = parent voltage - z J) a cumulative sum, so one sweep is a few
-    vectorised passes per chain level, each over all snapshots of the block: linear in the
-    number of buses, with no n x n product.
-    """
+    #: a block per thread; below this many snapshots a thread costs more than it saves
+    min_rows_per_thread = 512
 
     def __init__(self, feeder: Feeder, live: np.ndarray):
-        self.feeder, self.live = feeder, live
-        self.plan = _sweep_plan(feeder)
-        self.block_size = int(np.clip(_SWEEP_ELEMENTS // max(1, feeder.n_bus), 256, 8192))
+        from slopt.grid._sweep_kernel import sweep_block  # numba: imported on first use
+
+        self.feeder, self.kernel = feeder, sweep_block
+        self.block_size = 1 << 62  # no cache blocking: a snapshot's state is a few kB
+        self.parent = np.ascontiguousarray(feeder.parent, dtype=np.int64)
+        self.z = np.ascontiguousarray(feeder.r_pu + 1j * feeder.x_pu, dtype=complex)
+        self.y = (np.ascontiguousarray(feeder.g_shunt_pu + 1j * feeder.b_shunt_pu, dtype=complex)
+                  if feeder.has_shunts else np.zeros(0, dtype=complex))
 
     def solve(self, p, q, tol, max_iter, out: _Out) -> None:
-        f, plan, live = self.feeder, self.plan, self.live
-        b = p.shape[0]
-        s_conj = np.zeros((f.n_bus, b), dtype=complex)  # rows in plan order
-        if live.size:
-            s_conj[plan.pos[live]] = _s_conj(f, p, q, live)
-        y = plan.y[:, None] if plan.y is not None else None
-        v0 = complex(f.v_root_pu)
-
-        def step(cur, v):
-            if y is not None:
-                cur += y * v
-            return plan.sweep(cur, v0)
-
-        v_plan, cur = _iterate(step, np.full((f.n_bus, b), v0), s_conj, tol, max_iter, out)
-        v = v_plan[plan.pos]  # back to bus order
-        cur_live = cur[plan.pos[live]]
-        if y is not None:  # _iterate returns the total current; keep the load part
-            cur_live -= (y * v_plan)[plan.pos[live]]
-        _finish(f, v, cur_live, live, out)
-
-
-@dataclass(frozen=True)
-class _Level:
-    """One chain level of :class:`_SweepPlan`: rows ``lo:hi`` of the plan order."""
-
-    lo: int
-    hi: int
-    seg: np.ndarray  # chain (segment) of each row, local
-    start: np.ndarray  # first row of each chain, local
-    end: np.ndarray  # last row of each chain, local
-    attach: np.ndarray  # plan row of the parent of each chain head (-1 for the root chain)
-    child_heads: np.ndarray  # next level: head rows (local there), grouped by attach row
-    child_groups: np.ndarray  # reduceat offsets into child_heads
-    child_attach: np.ndarray  # local rows here receiving each group
-
-
-class _SweepPlan:
-    """Chain decomposition of a feeder for :class:`_Sweep` (built once, cached on the feeder)."""
-
-    def __init__(self, feeder: Feeder):
-        n, parent = feeder.n_bus, feeder.parent
-        size = np.ones(n, dtype=int)
-        for k in range(n - 1, 0, -1):  # BFS order: children after parents (setup only)
-            size[parent[k]] += size[k]
-        children = [[] for _ in range(n)]
-        for k in range(1, n):
-            children[parent[k]].append(k)
-        chains, stack = [], [(0, 0)]
-        while stack:
-            v, level = stack.pop()
-            chain = [v]
-            while children[v]:
-                heavy = max(children[v], key=lambda c: size[c])
-                stack.extend((c, level + 1) for c in children[v] if c != heavy)
-                v = heavy
-                chain.append(v)
-            chains.append((level, chain))
-        order, pos = [], np.empty(n, dtype=int)
-        bounds = []
-        for lev in range(max(lv for lv, _ in chains) + 1):
-            cl = sorted((c for lv, c in chains if lv == lev), key=lambda c: pos[parent[c[0]]] if lev else 0)
-            lo, seg, start = len(order), [], []
-            for s, c in enumerate(cl):
-                start.append(len(order) - lo)
-                for v in c:
-                    pos[v] = len(order)
-                    order.append(v)
-                    seg.append(s)
-            attach = np.array([pos[parent[c[0]]] if lev else -1 for c in cl], dtype=int)
-            bounds.append((lo, len(order), np.array(seg), np.array(start), attach))
-        self.order = np.array(order)
-        self.pos = pos
-        z = (feeder.r_pu + 1j * feeder.x_pu)[self.order]
-        self.z = z[:, None]
-        self.y = (feeder.g_shunt_pu + 1j * feeder.b_shunt_pu)[self.order] if feeder.has_shunts else None
-        self.levels = []
-        for i, (lo, hi, seg, start, attach) in enumerate(bounds):
-            end = np.r_[start[1:], hi - lo] - 1
-            if i + 1 < len(bounds):
-                nxt = bounds[i + 1]
-                uniq, first = np.unique(nxt[4], return_index=True)
-                heads, groups, att = nxt[3], first, uniq - lo
-            else:
-                heads = groups = att = np.zeros(0, dtype=int)
-            self.levels.append(_Level(lo, hi, seg, start, end, attach, heads, groups, att))
-
-    def sweep(self, cur: np.ndarray, v0: complex) -> np.ndarray:
-        """One backward/forward sweep: voltages (plan order) from the bus currents ``cur``."""
-        j = np.empty_like(cur)
-        for i in range(len(self.levels) - 1, -1, -1):  # backward: branch currents
-            lv = self.levels[i]
-            x = cur[lv.lo:lv.hi]
-            if lv.child_heads.size:
-                nxt = self.levels[i + 1]
-                sums = np.add.reduceat(j[nxt.lo:nxt.hi][lv.child_heads], lv.child_groups, axis=0)
-                x = x.copy()
-                x[lv.child_attach] += sums
-            c = _cumsum_rows(x)  # J = (chain total) - (cumsum before the row)
-            jl = j[lv.lo:lv.hi]
-            np.take(c[lv.end], lv.seg, axis=0, out=jl)
-            jl -= c
-            jl += x
-        v = j  # forward: reuse the buffer level by level (its J is consumed first)
-        for i, lv in enumerate(self.levels):
-            w = self.z[lv.lo:lv.hi] * j[lv.lo:lv.hi]
-            c = _cumsum_rows(w)
-            base = c[lv.start] - w[lv.start]  # drop accumulated before each chain head
-            base += v0 if i == 0 else v[lv.attach]
-            np.take(base, lv.seg, axis=0, out=v[lv.lo:lv.hi])
-            v[lv.lo:lv.hi] -= c
-        return v
-
-
-def _cumsum_rows(x: np.ndarray) -> np.ndarray:
-    """``np.cumsum(x, axis=0)`` as a loop over rows of vector adds across the snapshots:
-    numpy's complex cumsum runs at ~3.5 ns per element whatever the axis, the row loop at
-    ~1 ns once a row holds a few thousand snapshots (measured, numpy 2.4)."""
-    c = np.empty_like(x)
-    c[0] = x[0]
-    for i in range(1, x.shape[0]):
-        np.add(c[i - 1], x[i], out=c[i])
-    return c
-
-
-def _sweep_plan(feeder: Feeder) -> _SweepPlan:
-    plan = feeder.__dict__.get("_sweep_plan")
-    if plan is None:
-        plan = _SweepPlan(feeder)
-        object.__setattr__(feeder, "_sweep_plan", plan)
-    return plan
+        f = self.feeder
+        self.kernel(self.parent, self.z, self.y, p, q, f.base_mva * 1e3, complex(f.v_root_pu), tol, max_iter,
+                    out.vm, out.va_deg, out.loss_kw, out.qloss_kvar, out.iterations, out.converged)
