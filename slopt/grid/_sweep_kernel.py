@@ -8,6 +8,9 @@ streams every intermediate through memory. Here each snapshot is swept to conver
 its few kilobytes stay in the L1 cache, and the lock is released (``nogil``), so threads over
 blocks of snapshots run in parallel. Imported lazily: numba's import and the cached machine
 code load cost a fraction of a second, once per process.
+
+``error_model="numpy"``: a zero voltage gives a non-finite current (reported as not
+converged), not a ``ZeroDivisionError``.
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
-def sweep_block(parent, z, y, p_kw, q_kvar, kva, v0, tol, max_iter, vm, va_deg, loss_kw, qloss_kvar,
+def _sweep_block(parent, z, y, p_kw, q_kvar, kva, v0, tol, max_iter, vm, va_deg, loss_kw, qloss_kvar,
                 iterations, converged):  # pragma: no cover - compiled; covered through powerflow()
     """Solve every snapshot (row) of ``p_kw``, ``q_kvar`` (b, n) by fixed-point sweeps.
 
@@ -94,3 +96,9 @@ def sweep_block(parent, z, y, p_kw, q_kvar, kva, v0, tol, max_iter, vm, va_deg, 
         for k in range(n):
             vm[s, k] = math.sqrt(v[k].real * v[k].real + v[k].imag * v[k].imag)
             va_deg[s, k] = math.atan2(v[k].imag, v[k].real) * to_deg
+
+
+try:  # machine code cached next to this file, else in the user's cache directory
+    sweep_block = njit(nogil=True, cache=True, error_model="numpy")(_sweep_block)
+except RuntimeError:  # pragma: no cover - no writable cache anywhere: compile once per process
+    sweep_block = njit(nogil=True, error_model="numpy")(_sweep_block)
