@@ -158,10 +158,7 @@ def powerflow(
     p2 = p.reshape(-1, n)
     q2 = q.reshape(-1, n)
     n_snap = p2.shape[0]
-    # buses that draw a load current in some snapshot (the root is the slack: excluded)
-    live = np.flatnonzero(np.any(p2, axis=0) | np.any(q2, axis=0))
-    live = live[live > 0]
-    engine = _engine(feeder, live, engine)
+    engine = _ZBus(feeder, p2, q2) if engine == "zbus" else _Sweep(feeder)
 
     out = _Out(n_snap, n)
     n_threads = 1 if threads is None else threads
@@ -175,7 +172,7 @@ def powerflow(
             engine.solve(p2[lo:hi], q2[lo:hi], float(tol_pu), int(max_iter), out.view(lo, hi))
 
     n_threads = min(n_threads, len(blocks))
-    with _blas_single_thread() if isinstance(engine, _ZBus) else contextlib.nullcontext():
+    with engine.context():
         if n_threads > 1:
             with ThreadPoolExecutor(n_threads) as pool:
                 list(pool.map(run, blocks))
@@ -297,12 +294,6 @@ class _Out:
         return _Out(**{k: v[lo:hi] for k, v in self.__dict__.items()})
 
 
-def _engine(feeder: Feeder, live: np.ndarray, engine: str):
-    if engine not in ENGINES:
-        raise ValueError(f"powerflow: engine must be one of {ENGINES}, got {engine!r}")
-    return _ZBus(feeder, live) if engine == "zbus" else _Sweep(feeder, live)
-
-
 def _finish(feeder: Feeder, v: np.ndarray, cur: np.ndarray, live: np.ndarray, out: _Out) -> None:
     """Voltages, angles and losses of a block from the final voltages ``v`` (n, b) in bus
     order and the load currents ``cur`` (m, b) at the ``live`` buses that produced them.
@@ -391,7 +382,10 @@ class _ZBus:
     """Dense engine: ``V = V_nl - Z' conj(S / V)`` on the load buses, one matrix product per
     sweep for the whole block (layout (bus, snapshot), so the product runs near BLAS peak)."""
 
-    def __init__(self, feeder: Feeder, live: np.ndarray):
+    def __init__(self, feeder: Feeder, p: np.ndarray, q: np.ndarray):
+        # buses that draw a load current in some snapshot (the root is the slack: excluded)
+        live = np.flatnonzero(np.any(p, axis=0) | np.any(q, axis=0))
+        live = live[live > 0]
         z, v_nl = _dlf_matrix(feeder)
         self.feeder, self.live = feeder, live
         self.z_live = np.ascontiguousarray(z[np.ix_(live, live)])
@@ -400,6 +394,7 @@ class _ZBus:
         self.v_nl_live = np.ascontiguousarray(v_nl[live][:, None])
         self.block_size = int(np.clip(_CACHE_DOUBLES // max(1, 12 * live.size), 32, 4096))
         self.min_rows_per_thread = self.block_size
+        self.context = _blas_single_thread
 
     def solve(self, p, q, tol, max_iter, out: _Out) -> None:
         f, live = self.feeder, self.live
@@ -430,7 +425,9 @@ class _Sweep:
     #: a block per thread; below this many snapshots a thread costs more than it saves
     min_rows_per_thread = 512
 
-    def __init__(self, feeder: Feeder, live: np.ndarray):
+    context = staticmethod(contextlib.nullcontext)  # no BLAS inside
+
+    def __init__(self, feeder: Feeder):
         from slopt.grid._sweep_kernel import sweep_block  # numba: imported on first use
 
         self.feeder, self.kernel = feeder, sweep_block
